@@ -1,0 +1,82 @@
+# Two commands do all set-up on a fresh Debian/Ubuntu machine with Rust and python3:
+#   make demo   runs nasrob's main job on the embedded default data
+#   make test   runs the whole test suite (what CI runs)
+#
+# libtorch comes from, in order: $LIBTORCH if set; a python3 that has torch $(TORCH_VERSION);
+# otherwise a virtual environment under $(NASROB_CACHE) that this Makefile creates once
+# (PyPI torch==$(TORCH_VERSION), a CUDA 13 build that also runs on CPU, about 4.6 GB).
+# Build outputs go to a stable CARGO_TARGET_DIR under the same cache, so fresh clones reuse them.
+
+SHELL := /bin/bash
+TORCH_VERSION := 2.11.0
+NASROB_CACHE ?= $(HOME)/.cache/nasrob
+TORCH_VENV ?= $(NASROB_CACHE)/torch-venv
+export CARGO_TARGET_DIR ?= $(NASROB_CACHE)/target
+DEMO_DIR ?= $(NASROB_CACHE)/demo
+# The demo and the tests share one (dev-profile, optimised dependencies) build; benchmarks use
+# `cargo run --release`.
+NASROB := $(CARGO_TARGET_DIR)/debug/nasrob
+
+# libjpeg-turbo (for PIL-identical JPEG corruption) is built from source and needs cmake;
+# nasm makes it faster. Installed with apt-get when missing.
+define with_sysdeps
+set -euo pipefail; \
+if ! command -v cmake >/dev/null 2>&1 || ! command -v nasm >/dev/null 2>&1; then \
+  echo "nasrob: installing cmake and nasm with apt-get" >&2; \
+  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq cmake nasm >/dev/null; \
+fi;
+endef
+
+# Finds or installs libtorch and exports LIBTORCH for torch-sys.
+define with_torch
+set -euo pipefail; \
+if [ -z "$${LIBTORCH:-}" ]; then \
+  py=""; \
+  for cand in "$(TORCH_VENV)/bin/python" python3; do \
+    if "$$cand" -c 'import sys, torch; sys.exit(torch.__version__.split("+")[0] != "$(TORCH_VERSION)")' >/dev/null 2>&1; then py="$$cand"; break; fi; \
+  done; \
+  if [ -z "$$py" ]; then \
+    echo "nasrob: installing PyTorch $(TORCH_VERSION) into $(TORCH_VENV) (once; about 4.6 GB)" >&2; \
+    python3 -m venv "$(TORCH_VENV)"; \
+    "$(TORCH_VENV)/bin/pip" install --quiet --disable-pip-version-check "torch==$(TORCH_VERSION)"; \
+    py="$(TORCH_VENV)/bin/python"; \
+  fi; \
+  export LIBTORCH="$$("$$py" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"; \
+fi;
+endef
+
+.PHONY: demo test test-query build build-query fmt
+
+build:
+	@$(with_sysdeps) $(with_torch) cargo build --locked
+
+build-query:
+	@$(with_sysdeps) cargo build --release --locked --no-default-features
+
+FROST_WHEEL_DIR := $(NASROB_CACHE)/downloads
+
+# The main job on the embedded default: the `demo` sweep preset (16 architectures on the
+# embedded Fashion-MNIST subset, reduced network and budgets) end to end on the CPU, merged into a
+# benchmark folder, then a summary from the query layer.
+demo: build
+	@mkdir -p "$(DEMO_DIR)"
+	$(NASROB) doctor
+	@$(NASROB) data fetch frost-textures 2>/dev/null || { \
+	  echo "nasrob: fetching the frost photographs from PyPI's imagecorruptions wheel instead" >&2; \
+	  python3 -m pip download --quiet --no-deps --disable-pip-version-check imagecorruptions==1.1.2 -d "$(FROST_WHEEL_DIR)" && \
+	  $(NASROB) data fetch frost-textures --from "$(FROST_WHEEL_DIR)/imagecorruptions-1.1.2-py3-none-any.whl"; }
+	$(NASROB) sweep run --config demo --out "$(DEMO_DIR)/sweep" --device cpu
+	$(NASROB) sweep merge "$(DEMO_DIR)/sweep" --out "$(DEMO_DIR)/bench"
+	$(NASROB) query summary --bench "$(DEMO_DIR)/bench" --dataset fashion-mini
+
+test:
+	cargo fmt --all -- --check
+	@$(with_sysdeps) cargo test --locked --no-default-features
+	@$(with_torch) cargo test --locked
+
+test-query:
+	@$(with_sysdeps) cargo test --locked --no-default-features
+
+fmt:
+	cargo fmt --all

@@ -1,0 +1,98 @@
+//! Command definitions (clap derive) and dispatch. Each sub-module handles one command group.
+
+#[cfg(feature = "torch")]
+mod attack;
+mod bench;
+mod corrupt;
+mod data;
+mod doctor;
+mod export;
+mod import;
+mod plot;
+mod query;
+mod report;
+mod space;
+mod sweep;
+#[cfg(feature = "torch")]
+mod train;
+
+use clap::{Parser, Subcommand};
+
+use nasrob::Result;
+
+/// Build and query robustness benchmarks over the NAS-Bench-201 search space.
+///
+/// Exit codes: 0 success; 1 internal error (a failed write, libtorch, a broken invariant);
+/// 2 usage error or bad input (malformed arch string, unknown name, missing or corrupt file).
+#[derive(Parser, Debug)]
+#[command(name = "nasrob", version, about, long_about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The NB201 search space: look up, list and export architectures.
+    #[command(subcommand)]
+    Space(space::SpaceCommand),
+    /// Datasets: download with checksums, import local copies, check what is present.
+    #[command(subcommand)]
+    Data(data::DataCommand),
+    /// Train one architecture with NB201's recipe (SGD, Nesterov, cosine, batch 256), resumable.
+    #[cfg(feature = "torch")]
+    Train(train::TrainArgs),
+    /// Attack one trained network over epsilon ladders (FGSM, PGD, APGD, Square) and store the rows.
+    #[cfg(feature = "torch")]
+    Attack(attack::AttackArgs),
+    /// Import published benchmarks (Jung et al. 2023, NB201 accuracies, zero-cost proxies) into a benchmark folder.
+    #[command(subcommand)]
+    Import(import::ImportCommand),
+    /// Query a benchmark: look up an architecture, run SQL over the tables, list metrics.
+    #[command(subcommand)]
+    Query(query::QueryCommand),
+    /// Measure what nasrob costs: `bench query` (lookups and scans of a benchmark folder) and,
+    /// with libtorch, `bench attack` (the attack protocol on one network).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// The sweep, nasrob's main job: build a robustness benchmark over many architectures,
+    /// sharded over SLURM or Kubernetes, resumable, mergeable.
+    #[command(subcommand)]
+    Sweep(sweep::SweepCommand),
+    /// Generate CIFAR-10-C style corruptions of a dataset's test images: the standard .npy
+    /// layout RobustBench reads, or a preview grid of one image (--preview).
+    Corrupt(corrupt::CorruptArgs),
+    /// Show the build: nasrob version, features, libtorch version, CUDA availability and devices.
+    Doctor(doctor::DoctorArgs),
+    /// Draw a figure of a benchmark (PNG or SVG): accuracy-box, tau-heatmap, scatter,
+    /// nas-regret, pareto, cell.
+    #[command(subcommand)]
+    Plot(plot::PlotCommand),
+    /// Export a benchmark for other tools (`export notebooks`: Jupyter notebooks that redo the
+    /// figures and tables in Python).
+    #[command(subcommand)]
+    Export(export::ExportCommand),
+    /// Write one self-contained HTML report of a benchmark: provenance, contents, failures,
+    /// headline tables and figures.
+    Report(report::ReportArgs),
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Space(cmd) => space::run(cmd),
+        Command::Data(cmd) => data::run(cmd),
+        #[cfg(feature = "torch")]
+        Command::Train(args) => train::run(args),
+        #[cfg(feature = "torch")]
+        Command::Attack(args) => attack::run(args),
+        Command::Import(cmd) => import::run(cmd),
+        Command::Query(cmd) => query::run(cmd),
+        Command::Bench(cmd) => bench::run(cmd),
+        Command::Sweep(cmd) => sweep::run(cmd),
+        Command::Corrupt(args) => corrupt::run(args),
+        Command::Doctor(args) => doctor::run(args),
+        Command::Plot(cmd) => plot::run(cmd),
+        Command::Export(cmd) => export::run(cmd),
+        Command::Report(args) => report::run(args),
+    }
+}

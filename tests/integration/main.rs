@@ -1,0 +1,18 @@
+//! nasrob's integration tests: one binary, shared helpers in `common`, one module per area.
+//! Tests that read `../shared/reference` skip with a message when it is absent; tests marked
+//! `torch` need the default feature.
+
+#[cfg(feature = "torch")]
+mod attack;
+mod common;
+mod data;
+mod export;
+#[cfg(feature = "torch")]
+mod model;
+#[cfg(feature = "torch")]
+mod proxy;
+mod query;
+mod space;
+mod store;
+#[cfg(feature = "torch")]
+mod train;
