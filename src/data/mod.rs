@@ -1,0 +1,132 @@
+//! Datasets: loaders for CIFAR-10/100 (binary), ImageNet16-120 (NB201's pickles) and the embedded
+//! Fashion-MNIST subset; NB201's split index files; the data folder and downloads with checksums;
+//! and (feature `torch`) the device-resident input pipeline.
+
+mod fetch;
+mod formats;
+mod images;
+mod pickle;
+mod splits;
+#[cfg(feature = "torch")]
+mod tensor;
+
+use std::path::{Path, PathBuf};
+
+pub use fetch::{FetchTarget, data_info, fetch, import_local};
+pub use images::{ImageSet, hwc_to_chw};
+pub use splits::{Nb201Split, read_split_file};
+#[cfg(feature = "torch")]
+pub use tensor::{DeviceImages, augment};
+
+use crate::dataset::Dataset;
+use crate::{Error, Result};
+
+/// The default data folder: `$NASROB_DATA_DIR`, else `~/.cache/nasrob/data`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("NASROB_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".cache").join("nasrob").join("data")
+}
+
+/// The image sets of one NB201 split: what a network trains on, validates on and is tested on.
+#[derive(Clone, Debug)]
+pub struct SplitSets {
+    pub dataset: Dataset,
+    pub train: ImageSet,
+    /// The validation set and NB201's name for it (`x-valid`), when the split has one.
+    pub valid: Option<(String, ImageSet)>,
+    /// The test set and NB201's name for it (`ori-test`, `x-test`, `test`).
+    pub test: (String, ImageSet),
+}
+
+const FASHION_TRAIN_IMAGES: &[u8] = include_bytes!("../../datasets/fashion-mini/train-images-idx3-ubyte.gz");
+const FASHION_TRAIN_LABELS: &[u8] = include_bytes!("../../datasets/fashion-mini/train-labels-idx1-ubyte.gz");
+const FASHION_TEST_IMAGES: &[u8] = include_bytes!("../../datasets/fashion-mini/test-images-idx3-ubyte.gz");
+const FASHION_TEST_LABELS: &[u8] = include_bytes!("../../datasets/fashion-mini/test-labels-idx1-ubyte.gz");
+
+fn embedded_fashion(images: &[u8], labels: &[u8]) -> Result<ImageSet> {
+    formats::parse_idx_pair(images, labels)
+        .map_err(|e| Error::Internal(format!("the embedded fashion-mini data is corrupt: {e}")))
+}
+
+/// Loads `dataset` with NB201's split from `data_dir` (ignored for `fashion-mini`, which is
+/// embedded in the binary).
+pub fn load_split(dataset: Dataset, data_dir: &Path) -> Result<SplitSets> {
+    let fix = |target: &str| format!("run `nasrob data fetch {target} --data-dir {}`", data_dir.display());
+    match dataset {
+        Dataset::FashionMini => Ok(SplitSets {
+            dataset,
+            train: embedded_fashion(FASHION_TRAIN_IMAGES, FASHION_TRAIN_LABELS)?,
+            valid: None,
+            test: ("test".into(), embedded_fashion(FASHION_TEST_IMAGES, FASHION_TEST_LABELS)?),
+        }),
+        Dataset::Cifar10 | Dataset::Cifar10Valid => {
+            let dir = data_dir.join("cifar-10-batches-bin");
+            let f = fix("cifar10");
+            let train = ImageSet::concat(
+                (1..=5)
+                    .map(|k| formats::read_cifar_binary(&dir.join(format!("data_batch_{k}.bin")), 1, &f))
+                    .collect::<Result<Vec<_>>>()?,
+            )?;
+            let test = formats::read_cifar_binary(&dir.join("test_batch.bin"), 1, &f)?;
+            if dataset == Dataset::Cifar10 {
+                return Ok(SplitSets { dataset, train, valid: None, test: ("ori-test".into(), test) });
+            }
+            let split = read_split_file(
+                &data_dir.join("nb201-splits").join("cifar-split.txt"),
+                &fix("nb201-splits"),
+            )?;
+            let (train_idx, valid_idx) = split.halves("train", "valid")?;
+            Ok(SplitSets {
+                dataset,
+                valid: Some(("x-valid".into(), train.select(valid_idx)?)),
+                train: train.select(train_idx)?,
+                test: ("ori-test".into(), test),
+            })
+        }
+        Dataset::Cifar100 => {
+            let dir = data_dir.join("cifar-100-binary");
+            let f = fix("cifar100");
+            let train = formats::read_cifar_binary(&dir.join("train.bin"), 2, &f)?;
+            let test = formats::read_cifar_binary(&dir.join("test.bin"), 2, &f)?;
+            let split = read_split_file(
+                &data_dir.join("nb201-splits").join("cifar100-test-split.txt"),
+                &fix("nb201-splits"),
+            )?;
+            let (valid_idx, test_idx) = split.halves("xvalid", "xtest")?;
+            Ok(SplitSets {
+                dataset,
+                train,
+                valid: Some(("x-valid".into(), test.select(valid_idx)?)),
+                test: ("x-test".into(), test.select(test_idx)?),
+            })
+        }
+        Dataset::ImageNet16_120 => {
+            let dir = data_dir.join("ImageNet16");
+            let f = format!(
+                "ImageNet16-120 cannot be downloaded by nasrob: import NB201's copy with \
+                 `nasrob data fetch imagenet16-120 --from <folder> --data-dir {}`",
+                data_dir.display()
+            );
+            let train = ImageSet::concat(
+                (1..=10)
+                    .map(|k| formats::read_imagenet16_batch(&dir.join(format!("train_data_batch_{k}")), &f))
+                    .collect::<Result<Vec<_>>>()?,
+            )?;
+            let val = formats::read_imagenet16_batch(&dir.join("val_data"), &f)?;
+            let split = read_split_file(
+                &data_dir.join("nb201-splits").join("imagenet-16-120-test-split.txt"),
+                &fix("nb201-splits"),
+            )?;
+            let (valid_idx, test_idx) = split.halves("xvalid", "xtest")?;
+            Ok(SplitSets {
+                dataset,
+                train,
+                valid: Some(("x-valid".into(), val.select(valid_idx)?)),
+                test: ("x-test".into(), val.select(test_idx)?),
+            })
+        }
+    }
+}
