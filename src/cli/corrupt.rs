@@ -1,0 +1,125 @@
+use std::path::PathBuf;
+
+use clap::Args;
+
+use nasrob::corrupt::{Corruption, FrostTextures, Image, export_cifar_c, read_npy_u8, write_preview_png};
+use nasrob::data::{default_data_dir, load_split};
+use nasrob::dataset::Dataset;
+use nasrob::{Error, Result};
+
+#[derive(Args, Debug)]
+pub struct CorruptArgs {
+    /// cifar10, cifar100, ImageNet16-120 or fashion-mini: corrupts its test split.
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Corrupt the images of this uint8 .npy file ([N, H, W, C], as CIFAR-10-C's files) instead.
+    #[arg(long, conflicts_with = "dataset")]
+    from_npy: Option<PathBuf>,
+    /// Labels for --from-npy (uint8 .npy [N]); zeros when absent.
+    #[arg(long, requires = "from_npy")]
+    labels_npy: Option<PathBuf>,
+    /// Corruption names (comma-separated), `all` (the 15 of CIFAR-10-C) or `extended` (all 19).
+    #[arg(long, default_value = "all")]
+    corruptions: String,
+    /// Only the first N images.
+    #[arg(long)]
+    n_images: Option<usize>,
+    /// Seed of the corrupted dataset: image i under (corruption, severity) depends on it and i only.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output folder for the CIFAR-10-C layout: <corruption>.npy (uint8 [5N, H, W, C], severity s
+    /// in rows (s-1)N..sN) and labels.npy.
+    #[arg(long, required_unless_present = "preview")]
+    out: Option<PathBuf>,
+    /// Instead, write a PNG grid of one image at every corruption (rows) and severity (columns).
+    #[arg(long)]
+    preview: Option<PathBuf>,
+    /// Image shown by --preview.
+    #[arg(long, default_value_t = 0)]
+    image_index: usize,
+    /// Data folder [default: $NASROB_DATA_DIR or ~/.cache/nasrob/data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+fn parse_corruptions(spec: &str) -> Result<Vec<Corruption>> {
+    match spec {
+        "all" => Ok(Corruption::STANDARD_15.to_vec()),
+        "extended" => Ok(Corruption::ALL.to_vec()),
+        list => list.split(',').map(|n| n.trim().parse::<Corruption>().map_err(Error::from)).collect(),
+    }
+}
+
+pub fn run(args: CorruptArgs) -> Result<()> {
+    let corruptions = parse_corruptions(&args.corruptions)?;
+    let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
+    let (images, labels): (Vec<Image>, Vec<u8>) = if let Some(path) = &args.from_npy {
+        let array = read_npy_u8(path)?;
+        let [n, h, w, c] = array.shape[..] else {
+            return Err(Error::input_file(
+                path,
+                format!("expected shape [N, H, W, C], found {:?}", array.shape),
+            ));
+        };
+        let size = h * w * c;
+        let images = (0..n)
+            .map(|i| Image::new(h, w, c, array.data[i * size..(i + 1) * size].to_vec()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let labels = match &args.labels_npy {
+            Some(p) => read_npy_u8(p)?.data,
+            None => vec![0; n],
+        };
+        if labels.len() != n {
+            return Err(Error::input(format!("{} labels for {n} images", labels.len())));
+        }
+        (images, labels)
+    } else {
+        let Some(name) = &args.dataset else {
+            return Err(Error::input("give --dataset or --from-npy"));
+        };
+        let dataset: Dataset = name.parse()?;
+        let test = load_split(dataset, &data_dir)?.test.1;
+        let images = (0..test.len())
+            .map(|i| Image::new(test.height, test.width, test.channels, test.image_hwc(i)))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let labels = test.labels.iter().map(|&l| u8::try_from(l).unwrap_or(u8::MAX)).collect();
+        (images, labels)
+    };
+    let n = args.n_images.unwrap_or(images.len()).min(images.len());
+    let (images, labels) = (&images[..n], &labels[..n]);
+    if images.is_empty() {
+        return Err(Error::input("no images to corrupt"));
+    }
+    let textures = if corruptions.contains(&Corruption::Frost) {
+        FrostTextures::load(&data_dir.join("frost"))?
+    } else {
+        FrostTextures::none()
+    };
+    if let Some(path) = &args.preview {
+        let image = images.get(args.image_index).ok_or_else(|| {
+            Error::input(format!(
+                "--image-index {} is out of range ({} images)",
+                args.image_index,
+                images.len()
+            ))
+        })?;
+        let zoom = (96 / image.height().max(1)).max(1);
+        write_preview_png(path, image, &corruptions, args.seed, &textures, zoom)?;
+        println!("wrote {}", path.display());
+        return Ok(());
+    }
+    let Some(out) = &args.out else { return Err(Error::input("give --out or --preview")) };
+    let bar = nasrob::progress::bar((corruptions.len() * 5) as u64, "corrupt");
+    export_cifar_c(out, images, labels, &corruptions, args.seed, &textures, &mut |c, s| {
+        bar.set_message(format!("{} {s}", c.name()));
+        bar.inc(1);
+    })?;
+    bar.finish_and_clear();
+    println!(
+        "wrote {} corruptions x 5 severities of {} images to {}",
+        corruptions.len(),
+        images.len(),
+        out.display()
+    );
+    Ok(())
+}

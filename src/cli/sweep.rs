@@ -1,0 +1,343 @@
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use nasrob::sweep::emit::{self, EmitSpec};
+#[cfg(feature = "torch")]
+use nasrob::sweep::{Shard, read_unit_list};
+use nasrob::sweep::{SweepConfig, merge, status, unit_list};
+use nasrob::{Error, Result};
+
+#[derive(Subcommand, Debug)]
+pub enum SweepCommand {
+    /// Run the units of one shard (all units without --shard or a scheduler's environment):
+    /// train, evaluate clean and adversarial accuracy, evaluate corruptions. Finished units are
+    /// skipped, unfinished ones resume from their last training checkpoint.
+    #[cfg(feature = "torch")]
+    Run(RunArgs),
+    /// Merge finished units into a benchmark folder and list missing or failed units.
+    Merge(MergeArgs),
+    /// Done, running, failed and missing units per shard, with an ETA.
+    Status(StatusArgs),
+    /// Number of units and an estimate of the compute a config needs.
+    Plan(PlanArgs),
+    /// Write a SLURM array script (slurm) or a Kubernetes Indexed Job manifest (k8s).
+    Emit(EmitArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// A preset (demo, nb201-hp12, nb201-full) or a TOML config file.
+    #[arg(long)]
+    config: String,
+    /// Sweep output folder (shared by all shards).
+    #[arg(long)]
+    out: PathBuf,
+    /// Shard K/N (0-based). Defaults to SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT or
+    /// JOB_COMPLETION_INDEX/--shard-count; the whole list otherwise.
+    #[arg(long)]
+    shard: Option<String>,
+    /// Number of shards when the scheduler does not say (Kubernetes).
+    #[arg(long)]
+    shard_count: Option<usize>,
+    /// Train every one of the 15,625 indices instead of the config's selection.
+    #[arg(long = "all-15625")]
+    all_15625: bool,
+    /// Run units recorded as failed again.
+    #[arg(long)]
+    retry_failed: bool,
+    /// Only the units listed in this file (one id per line, as `sweep merge` writes them).
+    #[arg(long)]
+    only: Option<PathBuf>,
+    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Data folder [default: $NASROB_DATA_DIR or ~/.cache/nasrob/data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Progress as JSON lines on stdout (the default when stderr is not a terminal).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Sweep output folder.
+    dir: PathBuf,
+    /// Benchmark folder to write.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Sweep output folder.
+    dir: PathBuf,
+    /// Split the counts into this many shards.
+    #[arg(long)]
+    shards: Option<usize>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// A preset or a TOML config file.
+    #[arg(long)]
+    config: String,
+    #[arg(long = "all-15625")]
+    all_15625: bool,
+    /// Measured seconds per unit on the target GPU (from `nasrob sweep status` of a pilot run or
+    /// `nasrob bench`), to turn the unit count into GPU-hours.
+    #[arg(long)]
+    seconds_per_unit: Option<f64>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct EmitArgs {
+    /// slurm or k8s.
+    target: String,
+    /// Config as the nodes will see it: a preset name or a path on shared storage.
+    #[arg(long)]
+    config: String,
+    /// Output folder on shared storage (inside the volume for k8s, e.g. /bench/sweep).
+    #[arg(long)]
+    out: String,
+    #[arg(long)]
+    shards: usize,
+    /// Shards running at once [default: all].
+    #[arg(long)]
+    parallel: Option<usize>,
+    #[arg(long, default_value_t = 1)]
+    gpus_per_shard: usize,
+    /// Container image with nasrob (k8s).
+    #[arg(long, default_value = "nasrob:latest")]
+    image: String,
+    /// PersistentVolumeClaim mounted at /bench (k8s).
+    #[arg(long, default_value = "nasrob-bench")]
+    volume_claim: String,
+    /// Retries per shard (k8s backoffLimitPerIndex).
+    #[arg(long, default_value_t = 3)]
+    retries: usize,
+    #[arg(long = "all-15625")]
+    all_15625: bool,
+    /// Write to this file instead of stdout.
+    #[arg(long)]
+    output: Option<PathBuf>,
+}
+
+pub fn run(cmd: SweepCommand) -> Result<()> {
+    match cmd {
+        #[cfg(feature = "torch")]
+        SweepCommand::Run(args) => run_shard(args),
+        SweepCommand::Merge(args) => {
+            let summary = merge(&args.dir, &args.out)?;
+            if args.json {
+                println!("{}", to_json(&summary)?);
+                return Ok(());
+            }
+            println!("merged {} of {} units into {}", summary.done, summary.units, args.out.display());
+            for (table, rows) in &summary.rows {
+                println!("  {table:<16} {rows} rows");
+            }
+            if let Some(list) = &summary.incomplete_list {
+                println!(
+                    "{} failed and {} missing units listed in {}; rerun them with `nasrob sweep run --only {}`",
+                    summary.failed.len(),
+                    summary.missing.len(),
+                    list.display(),
+                    list.display()
+                );
+            }
+            Ok(())
+        }
+        SweepCommand::Status(args) => {
+            let s = status(&args.dir, args.shards)?;
+            if args.json {
+                println!("{}", to_json(&s)?);
+                return Ok(());
+            }
+            println!("sweep {} (config {})", s.name, &s.config_hash[..12]);
+            println!(
+                "{:<8} {:>7} {:>7} {:>8} {:>7} {:>8}",
+                "shard", "units", "done", "running", "failed", "missing"
+            );
+            for row in s.shards.iter().chain(std::iter::once(&s.total)) {
+                println!(
+                    "{:<8} {:>7} {:>7} {:>8} {:>7} {:>8}",
+                    row.shard, row.units, row.done, row.running, row.failed, row.missing
+                );
+            }
+            if let (Some(mean), Some(eta)) = (s.mean_unit_seconds, s.eta_seconds) {
+                println!("mean unit time {mean:.1} s; ETA {}", format_duration(eta));
+            }
+            Ok(())
+        }
+        SweepCommand::Plan(args) => {
+            let (config, _) = SweepConfig::load(&args.config)?;
+            let units = unit_list(&config, args.all_15625)?;
+            let gpu_hours = args.seconds_per_unit.map(|s| s * units.len() as f64 / 3600.0);
+            if args.json {
+                let doc = serde_json::json!({
+                    "config": config.name, "config_hash": config.hash()?, "units": units.len(),
+                    "seconds_per_unit": args.seconds_per_unit, "gpu_hours": gpu_hours,
+                });
+                println!("{doc}");
+                return Ok(());
+            }
+            println!(
+                "{}: {} units ({} architectures x {} datasets x {} seeds, hp {})",
+                config.name,
+                units.len(),
+                units.len() / (config.training.datasets.len() * config.training.seeds.len()).max(1),
+                config.training.datasets.len(),
+                config.training.seeds.len(),
+                config.training.hp
+            );
+            match gpu_hours {
+                Some(h) => println!(
+                    "estimate: {h:.0} GPU-hours at {:.0} s per unit",
+                    args.seconds_per_unit.unwrap_or(0.0)
+                ),
+                None => println!(
+                    "pass --seconds-per-unit (from a pilot shard's `sweep status`) for a GPU-hour estimate"
+                ),
+            }
+            Ok(())
+        }
+        SweepCommand::Emit(args) => {
+            let spec = EmitSpec {
+                config: args.config,
+                out: args.out,
+                shards: args.shards,
+                parallel: args.parallel.unwrap_or(args.shards),
+                gpus_per_shard: args.gpus_per_shard,
+                image: args.image,
+                volume_claim: args.volume_claim,
+                retries: args.retries,
+                all_archs: args.all_15625,
+            };
+            let text = match args.target.as_str() {
+                "slurm" => emit::slurm(&spec)?,
+                "k8s" | "kubernetes" => emit::kubernetes(&spec)?,
+                other => {
+                    return Err(Error::input(format!("unknown emit target '{other}': use slurm or k8s")));
+                }
+            };
+            match args.output {
+                Some(path) => nasrob::fsutil::write_bytes_atomic(&path, text.as_bytes())?,
+                None => print!("{text}"),
+            }
+            Ok(())
+        }
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string_pretty(value).map_err(|e| Error::Internal(e.to_string()))
+}
+
+fn format_duration(seconds: f64) -> String {
+    let s = seconds.max(0.0) as u64;
+    format!("{}h{:02}m{:02}s", s / 3600, (s / 60) % 60, s % 60)
+}
+
+#[cfg(feature = "torch")]
+fn run_shard(args: RunArgs) -> Result<()> {
+    use nasrob::sweep::run::{RunOptions, SweepEvent, run_shard};
+    use nasrob::train::TrainEvent;
+
+    let (config, _) = SweepConfig::load(&args.config)?;
+    let shard = match &args.shard {
+        Some(text) => Shard::parse(text)?,
+        None => Shard::from_env(|k| std::env::var(k).ok(), args.shard_count)?.unwrap_or(Shard::WHOLE),
+    };
+    let only = args.only.as_deref().map(read_unit_list).transpose()?;
+    let options = RunOptions {
+        shard,
+        all_archs: args.all_15625,
+        retry_failed: args.retry_failed,
+        only,
+        data_dir: args.data_dir.unwrap_or_else(nasrob::data::default_data_dir),
+        device: nasrob::model::parse_device(&args.device)?,
+    };
+    let json = args.json || !nasrob::progress::interactive();
+    let multi = indicatif::MultiProgress::new();
+    if json {
+        multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let units_bar = multi.add(nasrob::progress::bar(0, "units"));
+    let stage_bar = multi.add(nasrob::progress::bar(0, "stage"));
+    let mut on_event = |event: SweepEvent| match event {
+        SweepEvent::Plan { units, todo } => {
+            units_bar.set_length(todo as u64);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"event": "plan", "shard": format!("{}/{}", shard.index, shard.count), "units": units, "todo": todo})
+                );
+            }
+        }
+        SweepEvent::UnitStart { unit, position, todo } => {
+            units_bar.set_message(unit.id());
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"event": "unit_start", "unit": unit.id(), "position": position, "todo": todo})
+                );
+            }
+        }
+        SweepEvent::Stage { unit, stage } => {
+            stage_bar.set_message(stage.to_string());
+            if json {
+                println!("{}", serde_json::json!({"event": "stage", "unit": unit.id(), "stage": stage}));
+            }
+        }
+        SweepEvent::Train(TrainEvent::Batch { epoch, batch, batches, .. }) => {
+            stage_bar.set_length(*batches as u64);
+            stage_bar.set_position(*batch as u64);
+            stage_bar.set_message(format!("train epoch {}", epoch + 1));
+        }
+        SweepEvent::Train(_) => {}
+        SweepEvent::UnitDone { unit, seconds } => {
+            units_bar.inc(1);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"event": "unit_done", "unit": unit.id(), "seconds": seconds})
+                );
+            }
+        }
+        SweepEvent::UnitFailed { unit, stage, reason } => {
+            units_bar.inc(1);
+            let line = serde_json::json!({"event": "unit_failed", "unit": unit.id(), "stage": stage, "reason": reason});
+            if json {
+                println!("{line}");
+            } else {
+                let _ = multi.println(format!("unit {} failed in {stage}: {reason}", unit.id()));
+            }
+        }
+    };
+    let summary = run_shard(&config, &args.out, &options, &mut on_event)?;
+    units_bar.finish_and_clear();
+    stage_bar.finish_and_clear();
+    if json {
+        println!("{}", serde_json::json!({"event": "shard_done", "summary": summary}));
+    } else {
+        println!(
+            "shard {}/{}: {} units, {} finished now, {} already done, {} failed, {} failed before (use --retry-failed)",
+            shard.index,
+            shard.count,
+            summary.units_in_shard,
+            summary.done,
+            summary.already_done,
+            summary.failed,
+            summary.skipped_failed
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,321 @@
+//! Sweep configuration: a TOML file (or a shipped preset) resolved to a canonical form whose
+//! SHA-256 identifies every row and output the sweep writes.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::corrupt::Corruption;
+use crate::dataset::Dataset;
+use crate::space::{NetworkShape, SearchSpace, network_cost};
+use crate::{Error, Result};
+
+/// Presets shipped with nasrob, by name.
+pub const PRESETS: [(&str, &str); 3] = [
+    ("demo", include_str!("presets/demo.toml")),
+    ("nb201-hp12", include_str!("presets/nb201-hp12.toml")),
+    ("nb201-full", include_str!("presets/nb201-full.toml")),
+];
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SweepConfig {
+    pub name: String,
+    pub network: NetworkConfig,
+    pub architectures: ArchSelection,
+    pub training: TrainingConfig,
+    #[serde(default)]
+    pub evaluation: EvaluationConfig,
+    #[serde(default)]
+    pub attacks: AttacksConfig,
+    pub corruptions: Option<CorruptionsConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    pub channels: usize,
+    pub cells_per_stage: usize,
+}
+
+/// Which architectures the sweep covers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchSelection {
+    /// `unique` (the 6,466 class representatives), `all` (15,625), `list` (`indices`) or
+    /// `spread` (`count` representatives evenly spaced in parameter count).
+    pub select: String,
+    pub indices: Option<Vec<usize>>,
+    pub count: Option<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingConfig {
+    pub datasets: Vec<String>,
+    pub hp: usize,
+    pub seeds: Vec<u64>,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    #[serde(default = "default_lr")]
+    pub learning_rate: f64,
+}
+
+fn default_batch() -> usize {
+    256
+}
+fn default_lr() -> f64 {
+    0.1
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationConfig {
+    /// Test images evaluated (clean, attacks, corruptions); all of the split when absent.
+    pub n_images: Option<usize>,
+    #[serde(default = "default_eval_batch")]
+    pub batch_size: usize,
+}
+
+fn default_eval_batch() -> usize {
+    500
+}
+
+impl Default for EvaluationConfig {
+    fn default() -> Self {
+        EvaluationConfig { n_images: None, batch_size: default_eval_batch() }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttacksConfig {
+    /// `ladder` (default) or `independent`.
+    #[serde(default = "default_mode")]
+    pub mode: String,
+    pub fgsm: Option<FgsmConfig>,
+    pub pgd: Option<PgdConfig>,
+    pub apgd: Option<ApgdConfig>,
+    pub square: Option<SquareConfig>,
+}
+
+fn default_mode() -> String {
+    "ladder".into()
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FgsmConfig {
+    pub eps_255: Vec<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PgdConfig {
+    pub eps_255: Vec<f64>,
+    pub steps: usize,
+    #[serde(default = "one")]
+    pub restarts: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApgdConfig {
+    pub eps_255: Vec<f64>,
+    pub steps: usize,
+    #[serde(default = "one")]
+    pub restarts: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SquareConfig {
+    pub eps_255: Vec<f64>,
+    pub queries: usize,
+    #[serde(default = "default_p_init")]
+    pub p_init: f64,
+}
+
+fn one() -> usize {
+    1
+}
+fn default_p_init() -> f64 {
+    0.8
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorruptionsConfig {
+    /// Corruption names, or `all` for the 15 of CIFAR-10-C.
+    pub names: Vec<String>,
+    pub severities: Vec<u8>,
+    #[serde(default)]
+    pub seed: u64,
+    /// Datasets to corrupt; every training dataset when absent.
+    pub datasets: Option<Vec<String>>,
+}
+
+impl CorruptionsConfig {
+    pub fn corruptions(&self) -> Result<Vec<Corruption>> {
+        let mut out = Vec::new();
+        for name in &self.names {
+            if name == "all" {
+                out.extend(Corruption::STANDARD_15);
+            } else {
+                out.push(name.parse()?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn applies_to(&self, dataset: Dataset) -> bool {
+        self.datasets
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|d| d.parse::<Dataset>().ok() == Some(dataset)))
+    }
+}
+
+impl SweepConfig {
+    /// Reads a preset by name or a TOML file by path, and validates it.
+    pub fn load(spec: &str) -> Result<(SweepConfig, String)> {
+        if let Some((_, text)) = PRESETS.iter().find(|(name, _)| *name == spec) {
+            return Ok((SweepConfig::parse(text, spec)?, (*text).to_string()));
+        }
+        let path = Path::new(spec);
+        if !path.is_file() {
+            let names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+            return Err(Error::input(format!(
+                "'{spec}' is neither a preset ({}) nor a config file",
+                names.join(", ")
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| Error::input_file(path, e))?;
+        Ok((SweepConfig::parse(&text, spec)?, text))
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<SweepConfig> {
+        let config: SweepConfig =
+            toml::from_str(text).map_err(|e| Error::input(format!("config {origin}: {e}")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::input(format!("config {}: {m}", self.name)));
+        if self.network.channels == 0 || self.network.cells_per_stage == 0 {
+            return bad("network channels and cells_per_stage must be positive".into());
+        }
+        if self.training.hp == 0 || self.training.seeds.is_empty() || self.training.datasets.is_empty() {
+            return bad("training needs hp > 0, at least one seed and one dataset".into());
+        }
+        for d in &self.training.datasets {
+            d.parse::<Dataset>()?;
+        }
+        if !["ladder", "independent"].contains(&self.attacks.mode.as_str()) {
+            return bad(format!("attack mode '{}' is neither ladder nor independent", self.attacks.mode));
+        }
+        let ladders = [
+            self.attacks.fgsm.as_ref().map(|a| &a.eps_255),
+            self.attacks.pgd.as_ref().map(|a| &a.eps_255),
+            self.attacks.apgd.as_ref().map(|a| &a.eps_255),
+            self.attacks.square.as_ref().map(|a| &a.eps_255),
+        ];
+        for ladder in ladders.into_iter().flatten() {
+            if ladder.iter().any(|e| !e.is_finite() || *e < 0.0) {
+                return bad("epsilons must be finite and non-negative".into());
+            }
+        }
+        if let Some(c) = &self.corruptions {
+            c.corruptions()?;
+            if c.severities.iter().any(|s| !(1..=5).contains(s)) {
+                return bad("corruption severities must lie in 1..=5".into());
+            }
+        }
+        self.architectures()?;
+        Ok(())
+    }
+
+    /// The selected architecture indices, ascending.
+    pub fn architectures(&self) -> Result<Vec<usize>> {
+        let space = SearchSpace::nb201();
+        let sel = &self.architectures;
+        let mut out = match sel.select.as_str() {
+            "all" => (0..space.len()).collect(),
+            "unique" => space.representatives(),
+            "list" => {
+                let list = sel.indices.clone().unwrap_or_default();
+                for &i in &list {
+                    space.arch(i)?;
+                }
+                list
+            }
+            "spread" => {
+                let count = sel.count.unwrap_or(16).max(1);
+                let shape = NetworkShape::nb201(Dataset::Cifar10);
+                let mut reps: Vec<(u64, usize)> = space
+                    .representatives()
+                    .into_iter()
+                    .map(|i| (network_cost(&space.archs()[i], &shape).params, i))
+                    .collect();
+                reps.sort_unstable();
+                let n = reps.len();
+                (0..count).map(|k| reps[k * (n - 1) / (count - 1).max(1)].1).collect()
+            }
+            other => {
+                return Err(Error::input(format!(
+                    "config {}: architectures.select '{other}' is not unique, all, list or spread",
+                    self.name
+                )));
+            }
+        };
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    /// Canonical JSON of the resolved configuration (what the hash covers).
+    pub fn canonical_json(&self) -> Result<String> {
+        serde_json::to_string(self).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// SHA-256 (hex) of the canonical configuration.
+    pub fn hash(&self) -> Result<String> {
+        Ok(Sha256::digest(self.canonical_json()?.as_bytes()).iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_parse_and_hash_stably() {
+        for (name, _) in PRESETS {
+            let (config, _) = SweepConfig::load(name).unwrap();
+            assert_eq!(config.name, name);
+            assert_eq!(config.hash().unwrap(), config.hash().unwrap());
+        }
+        let (demo, _) = SweepConfig::load("demo").unwrap();
+        let archs = demo.architectures().unwrap();
+        assert_eq!(archs.len(), 16);
+        let space = SearchSpace::nb201();
+        assert!(archs.iter().all(|&i| space.is_representative(i).unwrap()));
+        let (hp12, _) = SweepConfig::load("nb201-hp12").unwrap();
+        assert_eq!(hp12.architectures().unwrap().len(), 6_466);
+        assert_ne!(demo.hash().unwrap(), hp12.hash().unwrap());
+    }
+
+    #[test]
+    fn bad_configs_are_rejected() {
+        let text = include_str!("presets/demo.toml");
+        assert!(SweepConfig::parse(&text.replace("mode = \"ladder\"", "mode = \"sideways\""), "t").is_err());
+        assert!(
+            SweepConfig::parse(&text.replace("severities = [1, 2, 3, 4, 5]", "severities = [0]"), "t")
+                .is_err()
+        );
+        assert!(SweepConfig::parse(&format!("{text}\nunknown_key = 1\n"), "t").is_err());
+        assert!(SweepConfig::parse(&text.replace("\"fashion-mini\"", "\"mnist\""), "t").is_err());
+        assert!(SweepConfig::load("no-such-preset").is_err());
+    }
+}

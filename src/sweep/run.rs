@@ -1,0 +1,384 @@
+//! Running a shard of a sweep: for every unit of the shard that is not done, train (resuming from
+//! its checkpoint), evaluate clean and adversarial accuracy, evaluate the corruptions, write the
+//! unit's tables, then its completion record. A failing unit is recorded with its stage and reason
+//! and the shard goes on; a failed write stops the shard (nothing could be recorded).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use tch::Device;
+use tch::nn::VarStore;
+
+use super::config::SweepConfig;
+use super::state::SweepDir;
+use super::units::{Shard, Unit, unit_list};
+use crate::attack::protocol::Subject;
+use crate::attack::rows::{self, RowContext};
+use crate::attack::{
+    ApgdConfig, AttackKind, AttackParams, AttackSpec, EvalMode, LadderMode, PgdConfig, Protocol,
+    SquareConfig, StepSize, evaluate,
+};
+use crate::corrupt::evaluate::{CorruptionPlan, evaluate_corruptions, to_tensors};
+use crate::corrupt::{self, FrostTextures};
+use crate::data::{SplitSets, load_split};
+use crate::dataset::Dataset;
+use crate::model::{TinyNetwork, load_weights};
+use crate::store::schema::{TRAINING_CURVES, TRAINING_RUNS};
+use crate::store::{Rows, write_parquet};
+use crate::train::{Hyper, RunStatus, TrainEvent, TrainResult, TrainSpec, train};
+use crate::{Error, Result};
+
+/// How to run a shard.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub shard: Shard,
+    pub all_archs: bool,
+    pub retry_failed: bool,
+    /// Restrict to these units (from `sweep merge`'s list of missing or failed units).
+    pub only: Option<Vec<Unit>>,
+    pub data_dir: PathBuf,
+    pub device: Device,
+}
+
+/// Progress of a shard, for a CLI or a log to render.
+#[derive(Clone, Debug)]
+pub enum SweepEvent<'a> {
+    Plan { units: usize, todo: usize },
+    UnitStart { unit: &'a Unit, position: usize, todo: usize },
+    Stage { unit: &'a Unit, stage: &'static str },
+    Train(&'a TrainEvent),
+    UnitDone { unit: &'a Unit, seconds: f64 },
+    UnitFailed { unit: &'a Unit, stage: &'static str, reason: String },
+}
+
+/// What a shard did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct RunSummary {
+    pub units_in_shard: usize,
+    pub already_done: usize,
+    pub done: usize,
+    pub failed: usize,
+    pub skipped_failed: usize,
+}
+
+/// The attack protocol of a config.
+pub fn protocol(config: &SweepConfig) -> Result<Protocol> {
+    let a = &config.attacks;
+    let mode = match a.mode.as_str() {
+        "independent" => LadderMode::Independent,
+        _ => LadderMode::Ladder,
+    };
+    let mut attacks = Vec::new();
+    if let Some(f) = &a.fgsm {
+        attacks.push(AttackSpec::new(AttackKind::Fgsm).with_ladder(&f.eps_255)?);
+    }
+    if let Some(p) = &a.pgd {
+        let mut spec = AttackSpec::new(AttackKind::Pgd).with_ladder(&p.eps_255)?;
+        spec.params = AttackParams::Pgd(PgdConfig {
+            steps: p.steps,
+            step_size: StepSize::RelativeToEps(2.5),
+            restarts: p.restarts,
+        });
+        attacks.push(spec);
+    }
+    if let Some(p) = &a.apgd {
+        let mut spec = AttackSpec::new(AttackKind::ApgdCe).with_ladder(&p.eps_255)?;
+        spec.params = AttackParams::Apgd(ApgdConfig {
+            iterations: p.steps,
+            restarts: p.restarts,
+            ..ApgdConfig::default()
+        });
+        attacks.push(spec);
+    }
+    if let Some(s) = &a.square {
+        let mut spec = AttackSpec::new(AttackKind::Square).with_ladder(&s.eps_255)?;
+        spec.params = AttackParams::Square(SquareConfig {
+            queries: s.queries,
+            p_init: s.p_init,
+            ..SquareConfig::default()
+        });
+        attacks.push(spec);
+    }
+    let protocol = Protocol { attacks, mode, batch_size: config.evaluation.batch_size };
+    protocol.validate()?;
+    Ok(protocol)
+}
+
+/// Runs shard `options.shard` of `config` into `out`.
+pub fn run_shard(
+    config: &SweepConfig,
+    out: &Path,
+    options: &RunOptions,
+    on_event: &mut dyn FnMut(SweepEvent),
+) -> Result<RunSummary> {
+    let units = unit_list(config, options.all_archs)?;
+    let dir = SweepDir::open(out, config, &units, options.all_archs)?;
+    let config_hash = config.hash()?;
+    let protocol = protocol(config)?;
+    let corruptions = match &config.corruptions {
+        Some(c) => c.corruptions()?,
+        None => Vec::new(),
+    };
+    let textures = if corruptions.contains(&corrupt::Corruption::Frost) {
+        FrostTextures::load(&options.data_dir.join("frost"))?
+    } else {
+        FrostTextures::none()
+    };
+    let mut summary = RunSummary::default();
+    let mine: Vec<&Unit> = units
+        .iter()
+        .enumerate()
+        .filter(|(position, unit)| {
+            options.shard.contains(*position) && options.only.as_ref().is_none_or(|only| only.contains(unit))
+        })
+        .map(|(_, unit)| unit)
+        .collect();
+    summary.units_in_shard = mine.len();
+    let mut todo = Vec::new();
+    for unit in mine {
+        if dir.is_done(unit) {
+            summary.already_done += 1;
+        } else if dir.is_failed(unit) && !options.retry_failed {
+            summary.skipped_failed += 1;
+        } else {
+            todo.push(unit);
+        }
+    }
+    on_event(SweepEvent::Plan { units: summary.units_in_shard, todo: todo.len() });
+    let mut data: HashMap<Dataset, SplitSets> = HashMap::new();
+    for (position, unit) in todo.iter().enumerate() {
+        on_event(SweepEvent::UnitStart { unit, position, todo: todo.len() });
+        let started = Instant::now();
+        let ctx = UnitContext {
+            config,
+            config_hash: &config_hash,
+            protocol: &protocol,
+            textures: &textures,
+            corruptions: &corruptions,
+        };
+        match run_unit(&dir, unit, options, &ctx, &mut data, on_event) {
+            Ok(()) => {
+                dir.mark_done(unit, options.shard, started.elapsed().as_secs_f64())?;
+                summary.done += 1;
+                on_event(SweepEvent::UnitDone { unit, seconds: started.elapsed().as_secs_f64() });
+            }
+            Err(UnitError { stage, error }) => {
+                if matches!(error, Error::Write { .. }) {
+                    return Err(error);
+                }
+                let reason = error.to_string();
+                dir.mark_failed(unit, options.shard, stage, &reason)?;
+                summary.failed += 1;
+                on_event(SweepEvent::UnitFailed { unit, stage, reason });
+            }
+        }
+    }
+    Ok(summary)
+}
+
+struct UnitContext<'a> {
+    config: &'a SweepConfig,
+    config_hash: &'a str,
+    protocol: &'a Protocol,
+    textures: &'a FrostTextures,
+    corruptions: &'a [corrupt::Corruption],
+}
+
+struct UnitError {
+    stage: &'static str,
+    error: Error,
+}
+
+fn at<E: Into<Error>>(stage: &'static str) -> impl Fn(E) -> UnitError {
+    move |error| UnitError { stage, error: error.into() }
+}
+
+fn run_unit(
+    dir: &SweepDir,
+    unit: &Unit,
+    options: &RunOptions,
+    ctx: &UnitContext,
+    data: &mut HashMap<Dataset, SplitSets>,
+    on_event: &mut dyn FnMut(SweepEvent),
+) -> std::result::Result<(), UnitError> {
+    let config = ctx.config;
+    let dataset = unit.dataset().map_err(at("data"))?;
+    dir.mark_running(unit, options.shard, "train").map_err(at("train"))?;
+    on_event(SweepEvent::Stage { unit, stage: "train" });
+    if !data.contains_key(&dataset) {
+        let sets = load_split(dataset, &options.data_dir).map_err(at("data"))?;
+        data.insert(dataset, sets);
+    }
+    let Some(sets) = data.get(&dataset) else {
+        return Err(UnitError { stage: "data", error: Error::Internal("dataset cache".into()) });
+    };
+    let mut hyper = Hyper::nb201(unit.hp);
+    hyper.batch_size = config.training.batch_size;
+    hyper.learning_rate = config.training.learning_rate;
+    let spec = TrainSpec {
+        index: unit.index,
+        dataset: dataset.name().to_string(),
+        seed: unit.seed,
+        hyper,
+        channels: config.network.channels,
+        cells_per_stage: config.network.cells_per_stage,
+        eval_batch_size: config.evaluation.batch_size,
+    };
+    let result =
+        train(&spec, sets, options.device, &dir.train_dir(unit), &mut |e| on_event(SweepEvent::Train(e)))
+            .map_err(at("train"))?;
+    let tables = dir.tables_dir(unit);
+    write_parquet(
+        &tables.join("training_runs.parquet"),
+        &training_run_rows(&result, Some(ctx.config_hash)).map_err(at("train"))?,
+        Some(ctx.config_hash),
+    )
+    .map_err(at("train"))?;
+    write_parquet(
+        &tables.join("training_curves.parquet"),
+        &training_curve_rows(&result).map_err(at("train"))?,
+        Some(ctx.config_hash),
+    )
+    .map_err(at("train"))?;
+    if result.status == RunStatus::Diverged {
+        return Err(UnitError {
+            stage: "train",
+            error: Error::Input(format!("training diverged: {}", result.reason.unwrap_or_default())),
+        });
+    }
+
+    dir.mark_running(unit, options.shard, "evaluate").map_err(at("evaluate"))?;
+    on_event(SweepEvent::Stage { unit, stage: "evaluate" });
+    let shape = spec.shape(dataset);
+    let arch = crate::space::SearchSpace::nb201().arch(unit.index).map_err(at("evaluate"))?;
+    let mut vs = VarStore::new(options.device);
+    let net = TinyNetwork::new(&vs.root(), &arch, &shape, dataset).map_err(at("evaluate"))?;
+    let weights = result.weights.clone().ok_or_else(|| UnitError {
+        stage: "evaluate",
+        error: Error::Internal("a finished run without weights".into()),
+    })?;
+    load_weights(&mut vs, &weights, &net.weights_meta()).map_err(at("evaluate"))?;
+    let (split_name, test_set) = &sets.test;
+    let test = match config.evaluation.n_images {
+        Some(n) => test_set.head(n),
+        None => test_set.clone(),
+    };
+    if test.is_empty() {
+        return Err(UnitError { stage: "evaluate", error: Error::input("no test images to evaluate") });
+    }
+    let (images, labels) = to_tensors(&test);
+    let subject = Subject { index: unit.index, dataset, training_seed: Some(unit.seed as i64) };
+    let model = EvalMode(&net);
+    let row_ctx = RowContext {
+        subject: &subject,
+        hp: Some(unit.hp as i64),
+        channels: Some(shape.channels),
+        cells_per_stage: Some(shape.cells_per_stage),
+        split: split_name,
+        image_offset: 0,
+        config_hash: Some(ctx.config_hash),
+    };
+    let mut protocol = ctx.protocol.clone();
+    let report = loop {
+        match evaluate(&model, &images, &labels, &protocol, &subject, options.device, &mut |_| {}) {
+            Ok(report) => break report,
+            Err(e) if is_out_of_memory(&e) && protocol.batch_size > 1 => protocol.batch_size /= 2,
+            Err(e) => return Err(UnitError { stage: "attack", error: e }),
+        }
+    };
+    let mut evaluations = report.evaluation_rows(&row_ctx).map_err(at("attack"))?;
+    let mut confusion = report.confusion_rows(&row_ctx).map_err(at("attack"))?;
+    let mut outcomes = report.sample_outcome_rows(&row_ctx).map_err(at("attack"))?;
+
+    if let Some(corruption_config) = config.corruptions.as_ref().filter(|c| c.applies_to(dataset)) {
+        dir.mark_running(unit, options.shard, "corrupt").map_err(at("corrupt"))?;
+        on_event(SweepEvent::Stage { unit, stage: "corrupt" });
+        let plan = CorruptionPlan {
+            corruptions: ctx.corruptions.to_vec(),
+            severities: corruption_config.severities.clone(),
+            dataset_seed: corruption_config.seed,
+            batch_size: protocol.batch_size,
+        };
+        let measurements =
+            evaluate_corruptions(&model, &test, &plan, ctx.textures, options.device, &mut |_, _| {})
+                .map_err(at("corrupt"))?;
+        evaluations
+            .extend(rows::evaluation_rows(&measurements, None, &row_ctx).map_err(at("corrupt"))?)
+            .map_err(at("corrupt"))?;
+        confusion
+            .extend(rows::confusion_rows(&measurements, &row_ctx).map_err(at("corrupt"))?)
+            .map_err(at("corrupt"))?;
+        outcomes
+            .extend(rows::sample_outcome_rows(&measurements, &row_ctx).map_err(at("corrupt"))?)
+            .map_err(at("corrupt"))?;
+    }
+    dir.mark_running(unit, options.shard, "write").map_err(at("write"))?;
+    for rows in [&evaluations, &confusion, &outcomes] {
+        write_parquet(&tables.join(format!("{}.parquet", rows.schema().name)), rows, Some(ctx.config_hash))
+            .map_err(at("write"))?;
+    }
+    Ok(())
+}
+
+fn is_out_of_memory(e: &Error) -> bool {
+    let text = e.to_string().to_lowercase();
+    text.contains("out of memory")
+}
+
+fn identity(result: &TrainResult) -> Vec<(&'static str, crate::store::Value)> {
+    let s = &result.spec;
+    vec![
+        ("source", "nasrob".into()),
+        ("index", s.index.into()),
+        ("dataset", s.dataset.as_str().into()),
+        ("seed", (s.seed as i64).into()),
+        ("hp", s.hyper.epochs.into()),
+        ("channels", s.channels.into()),
+        ("cells_per_stage", s.cells_per_stage.into()),
+    ]
+}
+
+/// The `training_runs` row of a run.
+pub fn training_run_rows(result: &TrainResult, config_hash: Option<&str>) -> Result<Rows> {
+    let mut rows = Rows::new(&TRAINING_RUNS);
+    let last = result.epochs.last();
+    let mut row = identity(result);
+    row.extend([
+        ("status", result.status.name().into()),
+        ("epochs_completed", result.epochs.len().into()),
+        ("train_loss", last.map(|r| r.train_loss).into()),
+        ("train_accuracy", last.map(|r| r.train_accuracy).into()),
+        ("valid_loss", last.and_then(|r| r.valid_loss).into()),
+        ("valid_accuracy", last.and_then(|r| r.valid_accuracy).into()),
+        ("test_loss", last.map(|r| r.test_loss).into()),
+        ("test_accuracy", last.map(|r| r.test_accuracy).into()),
+        ("seconds", result.seconds.into()),
+        ("checkpoint_sha256", result.weights_sha256.clone().into()),
+        ("device", result.device.as_str().into()),
+        ("config_hash", config_hash.into()),
+    ]);
+    rows.push(&row)?;
+    Ok(rows)
+}
+
+/// The `training_curves` rows of a run, one per epoch.
+pub fn training_curve_rows(result: &TrainResult) -> Result<Rows> {
+    let mut rows = Rows::new(&TRAINING_CURVES);
+    for r in &result.epochs {
+        let mut row = identity(result);
+        row.extend([
+            ("epoch", r.epoch.into()),
+            ("learning_rate", r.learning_rate.into()),
+            ("train_loss", r.train_loss.into()),
+            ("train_accuracy", r.train_accuracy.into()),
+            ("valid_loss", r.valid_loss.into()),
+            ("valid_accuracy", r.valid_accuracy.into()),
+            ("test_loss", r.test_loss.into()),
+            ("test_accuracy", r.test_accuracy.into()),
+            ("seconds", r.seconds.into()),
+        ]);
+        rows.push(&row)?;
+    }
+    Ok(rows)
+}

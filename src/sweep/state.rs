@@ -1,0 +1,202 @@
+//! The sweep folder and its records. Layout:
+//!
+//! ```text
+//! <out>/sweep.json                 config, its hash, the unit-list hash (checked by every shard)
+//! <out>/units/<unit>/train/        training checkpoint, weights, run.json
+//! <out>/units/<unit>/tables/       the unit's rows, one Parquet file per table
+//! <out>/state/running/<unit>.json  who runs the unit (shard, host, pid, start, stage)
+//! <out>/state/done/<unit>.json     completion record, written last: a unit is done iff it exists
+//! <out>/state/failed/<unit>.json   the stage and reason a unit failed
+//! ```
+//!
+//! Every file is written through a temp file and renamed, so a killed process leaves either the
+//! old state or the new one.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::config::SweepConfig;
+use super::units::{Shard, Unit, unit_list_hash};
+use crate::{Error, Result, fsutil};
+
+/// `sweep.json`: what every shard of the sweep must agree on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepManifest {
+    pub name: String,
+    pub config_hash: String,
+    pub unit_list_hash: String,
+    pub units: usize,
+    pub all_archs: bool,
+    pub tool_version: String,
+    /// The resolved configuration (canonical JSON).
+    pub config: serde_json::Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnitRecord {
+    pub unit: Unit,
+    pub shard: String,
+    pub host: String,
+    pub pid: u32,
+    /// Seconds since the Unix epoch.
+    pub time: u64,
+    pub stage: String,
+    pub seconds: Option<f64>,
+    pub reason: Option<String>,
+}
+
+/// An opened sweep output folder.
+pub struct SweepDir {
+    root: PathBuf,
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+impl SweepDir {
+    /// Opens (creating if needed) `root` for `config`; refuses a folder started with another
+    /// configuration or unit list.
+    pub fn open(root: &Path, config: &SweepConfig, units: &[Unit], all_archs: bool) -> Result<SweepDir> {
+        let manifest = SweepManifest {
+            name: config.name.clone(),
+            config_hash: config.hash()?,
+            unit_list_hash: unit_list_hash(units),
+            units: units.len(),
+            all_archs,
+            tool_version: crate::VERSION.to_string(),
+            config: serde_json::from_str(&config.canonical_json()?)
+                .map_err(|e| Error::Internal(e.to_string()))?,
+        };
+        let path = root.join("sweep.json");
+        if path.is_file() {
+            let found = SweepDir::read_manifest(root)?;
+            if found.config_hash != manifest.config_hash || found.unit_list_hash != manifest.unit_list_hash {
+                return Err(Error::input(format!(
+                    "{} was started with another configuration (config hash {} / unit list {}) than this one \
+                     ({} / {}); run with the original config or use a new --out folder",
+                    root.display(),
+                    &found.config_hash[..12.min(found.config_hash.len())],
+                    &found.unit_list_hash[..12.min(found.unit_list_hash.len())],
+                    &manifest.config_hash[..12],
+                    &manifest.unit_list_hash[..12],
+                )));
+            }
+        } else {
+            let text = serde_json::to_string_pretty(&manifest).map_err(|e| Error::Internal(e.to_string()))?;
+            fsutil::write_bytes_atomic(&path, text.as_bytes())?;
+        }
+        Ok(SweepDir { root: root.to_path_buf() })
+    }
+
+    /// Opens an existing sweep folder without a config (status, merge).
+    pub fn existing(root: &Path) -> Result<(SweepDir, SweepManifest)> {
+        let manifest = SweepDir::read_manifest(root)?;
+        Ok((SweepDir { root: root.to_path_buf() }, manifest))
+    }
+
+    fn read_manifest(root: &Path) -> Result<SweepManifest> {
+        let path = root.join("sweep.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::input_file(&path, "not a sweep folder (no sweep.json)"),
+            _ => Error::input_file(&path, e),
+        })?;
+        serde_json::from_str(&text).map_err(|e| Error::input_file(&path, format!("unreadable ({e})")))
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn unit_dir(&self, unit: &Unit) -> PathBuf {
+        self.root.join("units").join(unit.id())
+    }
+
+    pub fn train_dir(&self, unit: &Unit) -> PathBuf {
+        self.unit_dir(unit).join("train")
+    }
+
+    pub fn tables_dir(&self, unit: &Unit) -> PathBuf {
+        self.unit_dir(unit).join("tables")
+    }
+
+    fn record_path(&self, state: &str, unit: &Unit) -> PathBuf {
+        self.root.join("state").join(state).join(format!("{}.json", unit.id()))
+    }
+
+    pub fn is_done(&self, unit: &Unit) -> bool {
+        self.record_path("done", unit).is_file()
+    }
+
+    pub fn is_failed(&self, unit: &Unit) -> bool {
+        self.record_path("failed", unit).is_file()
+    }
+
+    fn write_record(&self, state: &str, record: &UnitRecord) -> Result<()> {
+        let text = serde_json::to_string_pretty(record).map_err(|e| Error::Internal(e.to_string()))?;
+        fsutil::write_bytes_atomic(&self.record_path(state, &record.unit), text.as_bytes())
+    }
+
+    fn record(unit: &Unit, shard: Shard, stage: &str) -> UnitRecord {
+        UnitRecord {
+            unit: unit.clone(),
+            shard: format!("{}/{}", shard.index, shard.count),
+            host: host(),
+            pid: std::process::id(),
+            time: now_secs(),
+            stage: stage.into(),
+            seconds: None,
+            reason: None,
+        }
+    }
+
+    pub fn mark_running(&self, unit: &Unit, shard: Shard, stage: &str) -> Result<()> {
+        self.write_record("running", &SweepDir::record(unit, shard, stage))
+    }
+
+    pub fn mark_done(&self, unit: &Unit, shard: Shard, seconds: f64) -> Result<()> {
+        let mut r = SweepDir::record(unit, shard, "done");
+        r.seconds = Some(seconds);
+        self.write_record("done", &r)?;
+        let _ = std::fs::remove_file(self.record_path("failed", unit));
+        let _ = std::fs::remove_file(self.record_path("running", unit));
+        Ok(())
+    }
+
+    pub fn mark_failed(&self, unit: &Unit, shard: Shard, stage: &str, reason: &str) -> Result<()> {
+        let mut r = SweepDir::record(unit, shard, stage);
+        r.reason = Some(reason.to_string());
+        self.write_record("failed", &r)?;
+        let _ = std::fs::remove_file(self.record_path("running", unit));
+        Ok(())
+    }
+
+    /// Records in `state` (done, failed, running).
+    pub fn records(&self, state: &str) -> Result<Vec<UnitRecord>> {
+        let dir = self.root.join("state").join(state);
+        let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(fsutil::TEMP_PREFIX) || !name.ends_with(".json") {
+                continue;
+            }
+            let path = entry.path();
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::input_file(&path, e))?;
+            let record: UnitRecord = serde_json::from_str(&text).map_err(|e| {
+                Error::input_file(&path, format!("unreadable unit record ({e}); delete it to redo the unit"))
+            })?;
+            out.push(record);
+        }
+        out.sort_by(|a, b| a.unit.cmp(&b.unit));
+        Ok(out)
+    }
+}
