@@ -1,0 +1,448 @@
+//! Importers and the query layer over the reference data in `../shared/reference`: the Jung et
+//! al. robustness dataset, NB201's accuracy table and the zero-cost proxy tables.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use nasrob::dataset::Dataset;
+use nasrob::query::Lookup;
+use nasrob::space::{NUM_ARCHS, NUM_UNIQUE, SearchSpace};
+use nasrob::store::import::{ImportOptions, import_jung2023, import_nb201_accuracy, import_zero_cost};
+use nasrob::store::{Bench, BenchDir};
+
+use crate::common::{assert_bad_input, nasrob, reference_dir, reference_file, stderr, stdout};
+
+/// One benchmark with every reference source imported, built once per test process under the
+/// target's scratch folder; `None` (with a message) when the reference data is absent.
+fn full_bench() -> Option<&'static Path> {
+    static BENCH: OnceLock<Option<PathBuf>> = OnceLock::new();
+    BENCH
+        .get_or_init(|| {
+            let reference = reference_dir()?;
+            let scratch = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+            remove_stale_benches(&scratch);
+            let dir = scratch.join(format!("query-bench-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let bench = BenchDir::new(&dir);
+            let options = ImportOptions { command: Some("integration tests".into()), progress: false };
+            import_jung2023(&reference.join("jung2023"), &bench, &options).unwrap();
+            import_nb201_accuracy(&reference.join("nb201/nats_bench.csv"), &bench, &options).unwrap();
+            let zc = reference.join("zero-cost");
+            import_zero_cost(&zc.join("nb201_zc_proxies.csv"), &bench, None, &options).unwrap();
+            import_zero_cost(&zc.join("nb201_ImageNet16-120_zc_proxies.csv"), &bench, None, &options)
+                .unwrap();
+            import_zero_cost(&zc.join("zc_nasbench201.json"), &bench, None, &options).unwrap();
+            Some(dir)
+        })
+        .as_deref()
+}
+
+/// Removes benchmarks left by earlier test processes that have ended.
+fn remove_stale_benches(scratch: &Path) {
+    let Ok(entries) = std::fs::read_dir(scratch) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("query-bench-") else { continue };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn jung2023_readme_example_and_coverage() {
+    let Some(bench) = full_bench() else { return };
+    let c10 = Lookup::open(bench, Dataset::Cifar10).unwrap();
+    // The authors' README example.
+    assert_eq!(c10.lookup(13433, "jung2023:clean").unwrap(), Some(0.893));
+    assert_eq!(c10.lookup(13433, "pgd@1").unwrap(), Some(0.336));
+    assert_eq!(c10.lookup(13433, "pgd@1.0").unwrap(), Some(0.336));
+    assert_eq!(c10.lookup(13433, "jung2023:pgd@1").unwrap(), Some(0.336));
+    let space = SearchSpace::nb201();
+    for dataset in [Dataset::Cifar10, Dataset::Cifar100] {
+        let lookup = Lookup::open(bench, dataset).unwrap();
+        let id = lookup.resolve("jung2023:clean").unwrap();
+        assert_eq!(lookup.info(id).measured, NUM_UNIQUE, "{dataset}: one measurement per representative");
+        assert_eq!(lookup.info(id).answerable, NUM_ARCHS, "{dataset}: every index answers");
+        for index in 0..NUM_ARCHS {
+            let representative = space.representative(index).unwrap();
+            let answer =
+                lookup.answer(id, index).unwrap_or_else(|| panic!("{dataset} index {index} has no answer"));
+            assert_eq!(answer.from_index, representative, "{dataset} index {index}");
+            assert_eq!(Some(answer.value), lookup.get(id, representative));
+        }
+        // Every attack, eps, corruption and severity of the dataset: 1 + 32 + 75 metrics.
+        let jung: Vec<_> = lookup.metrics().iter().filter(|m| m.source == "jung2023").collect();
+        let measured = jung.iter().filter(|m| m.family != nasrob::query::MetricFamily::Aggregate).count();
+        assert_eq!(measured, 1 + 11 + 7 * 3 + 15 * 5, "{dataset}");
+        assert!(jung.iter().all(|m| m.answerable == NUM_ARCHS), "{dataset}");
+    }
+    // `apgd` is an alias of `apgd-ce`.
+    assert_eq!(c10.lookup(13433, "apgd@8").unwrap(), c10.lookup(13433, "apgd-ce@8").unwrap());
+    assert!(c10.lookup(13433, "fog@3").unwrap().is_some());
+}
+
+#[test]
+fn jung2023_mean_adversarial_accuracy_range_of_the_paper() {
+    // Abstract: networks with the same parameter count range in mean adversarial accuracy from
+    // 20% to 41%. The notes' check: CIFAR-10, two 3x3 convolutions and no 1x1 (405 classes):
+    // 0.211 .. 0.399 over all 4 attacks x all eps.
+    let Some(bench) = full_bench() else { return };
+    let lookup = Lookup::open(bench, Dataset::Cifar10).unwrap();
+    let mean = lookup.resolve("adversarial_mean").unwrap();
+    let space = SearchSpace::nb201();
+    let values: Vec<f64> = space
+        .representatives()
+        .into_iter()
+        .filter(|&i| {
+            let counts = space.archs()[i].op_counts();
+            counts[3] == 2 && counts[2] == 0
+        })
+        .map(|i| lookup.get(mean, i).unwrap())
+        .collect();
+    assert_eq!(values.len(), 405);
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    assert!((min - 0.211).abs() < 0.0005 && (max - 0.399).abs() < 0.0005, "range {min} .. {max}");
+}
+
+#[test]
+fn nb201_best_cifar10_accuracy_via_sql() {
+    let Some(bench) = full_bench() else { return };
+    let opened = Bench::open(bench).unwrap();
+    let df = nasrob::store::sql::sql(
+        &opened,
+        "SELECT \"index\", accuracy FROM evaluations WHERE source = 'nb201' AND dataset = 'cifar10' \
+         ORDER BY accuracy DESC, \"index\" LIMIT 3",
+    )
+    .unwrap();
+    let index = df.column("index").unwrap().i32().unwrap();
+    let accuracy = df.column("accuracy").unwrap().f64().unwrap();
+    assert_eq!(index.get(0), Some(6111));
+    assert_eq!(index.get(1), Some(13714));
+    assert!((accuracy.get(0).unwrap() - 0.943733).abs() < 1e-6);
+    assert_eq!(accuracy.get(0), accuracy.get(1));
+    assert!(accuracy.get(2).unwrap() < accuracy.get(0).unwrap());
+    // NB201 has its own value for every index, isomorphic or not; 15,625 rows per dataset.
+    let counts = nasrob::store::sql::sql(
+        &opened,
+        "SELECT dataset, split, count(*) AS n FROM evaluations WHERE source = 'nb201' GROUP BY dataset, split ORDER BY dataset",
+    )
+    .unwrap();
+    assert_eq!(counts.height(), 3);
+    let n = counts.column("n").unwrap().cast(&polars::prelude::DataType::Int64).unwrap();
+    assert!(n.i64().unwrap().iter().all(|v| v == Some(NUM_ARCHS as i64)));
+    let lookup = Lookup::open(bench, Dataset::Cifar10).unwrap();
+    let nb201 = lookup.resolve("nb201:clean").unwrap();
+    assert_eq!(lookup.info(nb201).measured, NUM_ARCHS);
+}
+
+#[test]
+fn zero_cost_imports_map_naslib_tuples() {
+    let Some(bench) = full_bench() else { return };
+    let c10 = Lookup::open(bench, Dataset::Cifar10).unwrap();
+    // First row of nb201_zc_proxies.csv: net (4, 0, 3, 1, 4, 3), synflow 44.48481149764257.
+    let space = SearchSpace::nb201();
+    let index = space
+        .resolve("|avg_pool_3x3~0|+|skip_connect~0|none~1|+|nor_conv_1x1~0|avg_pool_3x3~1|nor_conv_1x1~2|")
+        .unwrap();
+    assert_eq!(c10.lookup(index, "naslib-zc:proxy:synflow").unwrap(), Some(44.48481149764257));
+    // NASLib's json: "(0, 2, 3, 2, 3, 1)" is NB201 index 4811 with val_accuracy 86.06 (percent).
+    assert_eq!(c10.lookup(4811, "valid:clean").unwrap(), Some(0.8606));
+    let err = c10.lookup(4811, "proxy:synflow").unwrap_err();
+    assert!(err.to_string().contains("naslib-zc, naslib-zc-json"), "{err}");
+    let in16 = Lookup::open(bench, Dataset::ImageNet16_120).unwrap();
+    let id = in16.resolve("naslib-zc:proxy:jacov").unwrap();
+    assert_eq!(in16.info(id).measured, 9445);
+    // A -Infinity score of NASLib's json is kept as published.
+    let nwot = c10.resolve("naslib-zc-json:proxy:nwot").unwrap();
+    let arch = nasrob::store::import::naslib_tuple_to_arch("(1, 0, 1, 4, 0, 1)").unwrap();
+    assert_eq!(c10.get(nwot, space.index_of(&arch)), Some(f64::NEG_INFINITY));
+}
+
+#[test]
+fn cli_lookup_says_when_values_come_from_the_representative() {
+    let Some(bench) = full_bench() else { return };
+    let space = SearchSpace::nb201();
+    let index = (0..NUM_ARCHS).find(|&i| space.representative(i).unwrap() != i).unwrap();
+    let representative = space.representative(index).unwrap();
+    let out = nasrob(&[
+        "query",
+        "lookup",
+        &index.to_string(),
+        "--bench",
+        s(bench),
+        "--dataset",
+        "cifar10",
+        "--metric",
+        "pgd@1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains(&format!("isomorphic to {representative}")), "{text}");
+    let json = nasrob(&[
+        "query",
+        "lookup",
+        &index.to_string(),
+        "--bench",
+        s(bench),
+        "--dataset",
+        "cifar10",
+        "--metric",
+        "pgd@1",
+        "--metric",
+        "params",
+        "--json",
+    ]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["isomorph"], representative);
+    assert_eq!(doc["values"][0]["measured_on"], representative);
+    assert_eq!(doc["values"][1]["metric"], "params");
+    assert_eq!(doc["values"][1]["measured_on"], index);
+    let arch = space.arch(13433).unwrap().to_nb201_string();
+    let out = nasrob(&[
+        "query",
+        "lookup",
+        &arch,
+        "--bench",
+        s(bench),
+        "--dataset",
+        "cifar10",
+        "--metric",
+        "jung2023:clean",
+        "--csv",
+    ]);
+    assert_eq!(stdout(&out).lines().nth(1), Some("cifar10,clean,jung2023,0.893,13433"));
+    let out = nasrob(&["query", "metrics", "--bench", s(bench), "--dataset", "cifar100", "--csv"]);
+    assert!(
+        stdout(&out).lines().any(|l| l.starts_with("square@8,jung2023,adversarial,6466,15625")),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn cli_query_errors_exit_2() {
+    let Some(bench) = full_bench() else { return };
+    let lookup = |args: &[&str]| {
+        let mut all = vec!["query", "lookup", "13433", "--bench", s(bench)];
+        all.extend_from_slice(args);
+        nasrob(&all)
+    };
+    assert_bad_input(&lookup(&["--dataset", "cifar10", "--metric", "pgd@16"]), "unknown metric 'pgd@16'");
+    assert_bad_input(&lookup(&["--dataset", "cifar10", "--metric", "clean"]), "jung2023, nb201");
+    assert_bad_input(&lookup(&["--dataset", "fashion-mini"]), "dataset fashion-mini is not in the benchmark");
+    assert_bad_input(&lookup(&["--dataset", "mnist"]), "unknown dataset 'mnist'");
+    assert_bad_input(&nasrob(&["query", "lookup", "15625", "--bench", s(bench)]), "out of range");
+    let out = nasrob(&["query", "sql", "SELECT * FROM results", "--bench", s(bench)]);
+    assert_bad_input(&out, "unknown table 'results'");
+}
+
+#[test]
+fn importing_a_source_twice_is_refused() {
+    let Some(bench) = full_bench() else { return };
+    let Some(csv) = reference_file("nb201/nats_bench.csv") else { return };
+    let out = nasrob(&["import", "nb201-accuracy", s(&csv), "--bench", s(bench)]);
+    assert_bad_input(&out, "nb201 was already imported");
+    assert!(stderr(&out).contains("evaluations/nb201.parquet"), "{}", stderr(&out));
+    let Some(reference) = reference_dir() else { return };
+    let out = nasrob(&["import", "jung2023", s(&reference.join("jung2023")), "--bench", s(bench)]);
+    assert_bad_input(&out, "jung2023 was already imported");
+}
+
+#[test]
+fn provenance_records_inputs_and_time() {
+    let Some(bench) = full_bench() else { return };
+    let opened = Bench::open(bench).unwrap();
+    let df = nasrob::store::sql::sql(
+        &opened,
+        "SELECT source, inputs, created_at, tool_version FROM provenance ORDER BY source",
+    )
+    .unwrap();
+    let sources: Vec<&str> = df.column("source").unwrap().str().unwrap().iter().flatten().collect();
+    assert_eq!(sources, ["jung2023", "naslib-zc", "naslib-zc", "naslib-zc-json", "nb201"]);
+    let inputs = df.column("inputs").unwrap().str().unwrap();
+    let jung: serde_json::Value = serde_json::from_str(inputs.get(0).unwrap()).unwrap();
+    assert_eq!(jung.as_object().unwrap().len(), 1 + 2 * 20 + 1, "meta.json, 2 x 20 accuracy files, clean_cm");
+    assert_eq!(jung["meta.json"].as_str().unwrap().len(), 64);
+    let created = df.column("created_at").unwrap().str().unwrap().get(0).unwrap().to_string();
+    assert!(created.len() == 20 && created.ends_with('Z') && created.as_bytes()[10] == b'T', "{created}");
+}
+
+#[test]
+fn clean_confusion_matrices_are_sparse_counts() {
+    let Some(bench) = full_bench() else { return };
+    let opened = Bench::open(bench).unwrap();
+    let df = nasrob::store::sql::sql(
+        &opened,
+        "SELECT \"index\", sum(count) AS images, count(*) AS cells FROM confusion WHERE \"index\" = 0 GROUP BY \"index\"",
+    )
+    .unwrap();
+    let images = df.column("images").unwrap().cast(&polars::prelude::DataType::Int64).unwrap();
+    assert_eq!(images.i64().unwrap().get(0), Some(10_000));
+    // Arch 0: trace / 10,000 = 0.8563, stored rounded as 0.856 in clean_accuracy.json.
+    let trace = nasrob::store::sql::sql(
+        &opened,
+        "SELECT sum(count) AS correct FROM confusion WHERE \"index\" = 0 AND true_label = predicted_label",
+    )
+    .unwrap();
+    let correct = trace.column("correct").unwrap().cast(&polars::prelude::DataType::Int64).unwrap();
+    assert_eq!(correct.i64().unwrap().get(0), Some(8563));
+}
+
+/// Writes a small Jung-style folder: meta.json for every index, one clean accuracy file.
+fn tiny_jung(dir: &Path, meta: &str, clean: &str) {
+    std::fs::create_dir_all(dir.join("cifar10")).unwrap();
+    std::fs::write(dir.join("meta.json"), meta).unwrap();
+    std::fs::write(dir.join("cifar10/clean_accuracy.json"), clean).unwrap();
+}
+
+fn tiny_meta(space: &SearchSpace, corrupt_index: Option<usize>) -> String {
+    let ids: serde_json::Map<String, serde_json::Value> = (0..NUM_ARCHS)
+        .map(|i| {
+            let string = if Some(i) == corrupt_index {
+                space.arch((i + 1) % NUM_ARCHS).unwrap().to_nb201_string()
+            } else {
+                space.arch(i).unwrap().to_nb201_string()
+            };
+            let isomorph = space.representative(i).unwrap().to_string();
+            (i.to_string(), serde_json::json!({"nb201-string": string, "isomorph": isomorph}))
+        })
+        .collect();
+    serde_json::json!({"ids": ids, "epsilons": {"fgsm@Linf": [1.0]}}).to_string()
+}
+
+#[test]
+fn malformed_imports_exit_2_with_file_and_position() {
+    let space = SearchSpace::nb201();
+    let root = tempfile::tempdir().unwrap();
+    let bench = root.path().join("bench");
+    let good_meta = tiny_meta(space, None);
+
+    // JSON cut off in the middle of a measure file.
+    let jung = root.path().join("jung-bad-json");
+    tiny_jung(&jung, &good_meta, "{\"cifar10\": {\"clean\": {\"accuracy\": {\"0\": 0.5,\n \"1\": }}}}");
+    let out = nasrob(&["import", "jung2023", s(&jung), "--bench", s(&bench)]);
+    assert_bad_input(&out, "clean_accuracy.json: malformed JSON at line 2, column");
+    assert!(
+        !bench.join("evaluations").exists()
+            || std::fs::read_dir(bench.join("evaluations")).unwrap().count() == 0
+    );
+
+    // meta.json naming another architecture at an index.
+    let jung = root.path().join("jung-bad-meta");
+    tiny_jung(
+        &jung,
+        &tiny_meta(space, Some(777)),
+        "{\"cifar10\": {\"clean\": {\"accuracy\": {\"0\": 0.5}}}}",
+    );
+    let out = nasrob(&["import", "jung2023", s(&jung), "--bench", s(&bench)]);
+    assert_bad_input(&out, "ids[\"777\"]");
+
+    // A value that is not a number.
+    let jung = root.path().join("jung-bad-value");
+    tiny_jung(&jung, &good_meta, "{\"cifar10\": {\"clean\": {\"accuracy\": {\"0\": \"high\"}}}}");
+    assert_bad_input(&nasrob(&["import", "jung2023", s(&jung), "--bench", s(&bench)]), "architecture 0");
+
+    // A small valid folder imports, and its value answers for the whole class of index 0.
+    let jung = root.path().join("jung-good");
+    tiny_jung(&jung, &good_meta, "{\"cifar10\": {\"clean\": {\"accuracy\": {\"0\": 0.5}}}}");
+    let out = nasrob(&["import", "jung2023", s(&jung), "--bench", s(&bench), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["parts"][0]["rows"], 1);
+
+    // CSV with a short line, a bad number, a wrong arch string.
+    let csv = root.path().join("nats.csv");
+    let header = "CIFAR10TestAccuracy200Epochs,CIFAR100TestAccuracy200Epochs,ImageNetTestAccuracy200Epochs,ArchitectureString,UniqueString\n";
+    let a0 = space.arch(0).unwrap().to_nb201_string();
+    let a1 = space.arch(1).unwrap().to_nb201_string();
+    std::fs::write(&csv, format!("{header}85.8,52.9,26.6,{a0},x\n93.6,70.2\n")).unwrap();
+    assert_bad_input(&nasrob(&["import", "nb201-accuracy", s(&csv), "--bench", s(&bench)]), "line 3");
+    std::fs::write(&csv, format!("{header}85.8,52.9,26.6,{a0},x\n93.6,seventy,44.0,{a1},y\n")).unwrap();
+    assert_bad_input(
+        &nasrob(&["import", "nb201-accuracy", s(&csv), "--bench", s(&bench)]),
+        "line 3: CIFAR100TestAccuracy200Epochs",
+    );
+    std::fs::write(&csv, format!("{header}85.8,52.9,26.6,{a1},x\n")).unwrap();
+    assert_bad_input(
+        &nasrob(&["import", "nb201-accuracy", s(&csv), "--bench", s(&bench)]),
+        "is not NB201 index 0",
+    );
+
+    // Zero-cost CSV and JSON.
+    let zc = root.path().join("nb201_zc_proxies.csv");
+    std::fs::write(
+        &zc,
+        "net,net_str,synflow\n\"(4, 0, 3, 1, 4, 3)\",|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,1.0\n",
+    )
+    .unwrap();
+    assert_bad_input(
+        &nasrob(&["import", "zero-cost", s(&zc), "--bench", s(&bench)]),
+        "line 2: net (4, 0, 3, 1, 4, 3) maps to",
+    );
+    std::fs::write(&zc, "net,synflow\n\"(4, 0, 3, 1, 4, 3),1.0\n").unwrap();
+    assert_bad_input(&nasrob(&["import", "zero-cost", s(&zc), "--bench", s(&bench)]), "not closed");
+    let zj = root.path().join("zc.json");
+    std::fs::write(&zj, "{\"cifar10\": {\"(0, 2, 3, 2, 3, 1)\": {\"synflow\": {\"score\": 1.0,}}}}").unwrap();
+    assert_bad_input(
+        &nasrob(&["import", "zero-cost", s(&zj), "--bench", s(&bench)]),
+        "zc.json: malformed JSON at line 1, column",
+    );
+    let unknown = root.path().join("scores.csv");
+    std::fs::write(&unknown, "net,synflow\n").unwrap();
+    assert_bad_input(&nasrob(&["import", "zero-cost", s(&unknown), "--bench", s(&bench)]), "pass --dataset");
+}
+
+#[test]
+fn killed_imports_leave_only_complete_files() {
+    let Some(reference) = reference_dir() else { return };
+    let root = tempfile::tempdir().unwrap();
+    for (k, delay_ms) in [30u64, 300, 1200, 2500].into_iter().enumerate() {
+        let bench = root.path().join(format!("bench-{k}"));
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_nasrob"))
+            .args(["import", "jung2023", s(&reference.join("jung2023")), "--bench", s(&bench)])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL: no destructor runs, temp files stay behind.
+        let _ = child.wait();
+        if !bench.exists() {
+            continue;
+        }
+        // Whatever the kill left, every file the reader sees is complete and readable.
+        let opened = Bench::open(&bench).unwrap_or_else(|e| panic!("after a kill at {delay_ms} ms: {e}"));
+        for table in opened.tables() {
+            opened.read(table).unwrap_or_else(|e| panic!("{table} after a kill at {delay_ms} ms: {e}"));
+        }
+    }
+}
+
+#[test]
+fn parquet_opens_unchanged_in_python() {
+    let Some(bench) = full_bench() else { return };
+    let python = std::env::var("NASROB_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let probe = std::process::Command::new(&python).args(["-c", "import pyarrow.parquet"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!(
+            "skipped: {python} cannot import pyarrow (set NASROB_TEST_PYTHON to a python with pyarrow)"
+        );
+        return;
+    }
+    let script = "import sys, pyarrow.parquet as pq, pyarrow.compute as pc\n\
+        path = sys.argv[1] + '/evaluations/jung2023-cifar10.parquet'\n\
+        t = pq.read_table(path)\n\
+        md = pq.read_metadata(path).metadata\n\
+        m = pc.and_(pc.and_(pc.equal(t['index'], 13433), pc.equal(t['condition'], 'pgd')), pc.equal(t['eps_255'], 1.0))\n\
+        print(t.num_rows, md[b'nasrob.table'].decode(), md[b'nasrob.schema_version'].decode(), t.filter(m)['accuracy'][0].as_py())";
+    let out = std::process::Command::new(&python).args(["-c", script, s(bench)]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.trim(), format!("{} evaluations {} 0.336", 6466 * 108, nasrob::store::SCHEMA_VERSION));
+}
