@@ -137,7 +137,7 @@ fn lookup(args: LookupArgs) -> Result<()> {
         "representative of its isomorphism class".to_string()
     } else if borrowed {
         format!(
-            "isomorphic to {isomorph}: values measured on another index of the class are marked in measured_on"
+            "isomorphic to {isomorph} (its class representative): rows measured_on another index are the class's"
         )
     } else {
         format!("isomorphic to {isomorph} (its class representative)")
