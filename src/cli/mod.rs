@@ -9,6 +9,8 @@ mod doctor;
 mod export;
 mod import;
 mod plot;
+#[cfg(feature = "torch")]
+mod proxy;
 mod query;
 mod report;
 mod space;
@@ -45,6 +47,11 @@ enum Command {
     /// Attack one trained network over epsilon ladders (FGSM, PGD, APGD, Square) and store the rows.
     #[cfg(feature = "torch")]
     Attack(attack::AttackArgs),
+    /// Training-free proxies: score architectures (the 13 zero-cost proxies of
+    /// NAS-Bench-Suite-Zero and robustness proxies) and evaluate them against stored targets.
+    #[cfg(feature = "torch")]
+    #[command(subcommand)]
+    Proxy(proxy::ProxyCommand),
     /// Import published benchmarks (Jung et al. 2023, NB201 accuracies, zero-cost proxies) into a benchmark folder.
     #[command(subcommand)]
     Import(import::ImportCommand),
@@ -85,6 +92,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(args),
         #[cfg(feature = "torch")]
         Command::Attack(args) => attack::run(args),
+        #[cfg(feature = "torch")]
+        Command::Proxy(cmd) => proxy::run(cmd),
         Command::Import(cmd) => import::run(cmd),
         Command::Query(cmd) => query::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
