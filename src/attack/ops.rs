@@ -1,0 +1,35 @@
+//! Small tensor helpers the attacks share.
+
+use tch::Tensor;
+
+use crate::Result;
+
+/// Rows of `t` where `mask` (bool, one per row) is true.
+pub(crate) fn rows_where(t: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    let index = mask.f_nonzero()?.f_squeeze_dim(1)?;
+    Ok(t.f_index_select(0, &index)?)
+}
+
+/// Whether any entry of a bool tensor is true.
+pub(crate) fn any(mask: &Tensor) -> Result<bool> {
+    Ok(mask.f_any()?.f_int64_value(&[])? != 0)
+}
+
+/// Whether every entry of a bool tensor is true.
+pub(crate) fn all(mask: &Tensor) -> Result<bool> {
+    Ok(mask.f_all()?.f_int64_value(&[])? != 0)
+}
+
+/// A copy of `t` in new storage, for tensors updated in place.
+pub(crate) fn duplicate(t: &Tensor) -> Result<Tensor> {
+    let mut out = t.f_empty_like()?;
+    out.f_copy_(t)?;
+    Ok(out)
+}
+
+/// `target[index] = source` along dimension 0, in place.
+pub(crate) fn put_rows(target: &mut Tensor, index: &Tensor, source: &Tensor) -> Result<()> {
+    // libtorch returns another handle to `target` itself.
+    let _same = target.f_index_copy_(0, index, source)?;
+    Ok(())
+}

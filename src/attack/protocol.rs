@@ -1,0 +1,649 @@
+//! The adversarial evaluation of one network: a clean pass over the images, then each attack over
+//! its epsilon ladder (ascending), in batches, with the invariants checked on every batch and the
+//! measurements of every (attack, eps).
+//!
+//! Which image is evaluated under an (attack, eps): an image misclassified clean is not attacked
+//! and keeps its clean prediction; in ladder mode an image fooled at a smaller radius keeps that
+//! adversarial example (it lies in every larger ball) and is not attacked again; every other image
+//! is attacked and its adversarial example (see each attack for which point that is) is classified
+//! once more in a final forward pass, whose prediction decides robustness, as AutoAttack's
+//! `run_standard_evaluation` re-predicts before counting. Confidence and loss are those of the
+//! evaluated point.
+//!
+//! Cost accounting: each (attack, eps) row counts the image-level forward and backward passes spent
+//! on it, final passes included. In ladder mode FGSM computes its gradient once, at the first
+//! radius, and reuses it at the others; its backward passes appear on the first row.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use tch::{Device, Kind, Tensor};
+
+use super::Classifier;
+use super::apgd::apgd_batch;
+use super::config::{AttackKind, AttackParams, AttackSpec, LadderMode, Protocol, RecordedSettings};
+use super::fgsm;
+use super::loss::cross_entropy;
+use super::ops::put_rows;
+use super::oracle::Oracle;
+use super::pgd::pgd_batch;
+use super::rng::TorchRng;
+use super::seed::attack_seed;
+use super::square::square_batch;
+use crate::corrupt::Corruption;
+use crate::dataset::Dataset;
+use crate::{Error, Result};
+
+/// Slack of the eps-ball invariant, for float32 rounding of `x ± eps`.
+pub const BALL_TOLERANCE: f64 = 1e-6;
+
+/// A margin (in accuracy points) by which Square or FGSM beating APGD-CE flags gradient masking.
+const MASKING_MARGIN_POINTS: usize = 2;
+
+pub const FLAG_GRADIENT_MASKING: &str = "gradient_masking_suspected";
+pub const FLAG_NONFINITE_GRADIENT: &str = "nonfinite_gradient";
+
+/// The network an evaluation is about: what its attack seeds derive from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subject {
+    pub index: usize,
+    pub dataset: Dataset,
+    pub training_seed: Option<i64>,
+}
+
+/// What a measurement measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Condition {
+    Clean,
+    Adversarial {
+        attack: AttackKind,
+        eps_255: f64,
+        seed: u64,
+        settings: RecordedSettings,
+    },
+    /// Images corrupted by `corruption` at `severity` 1..5 (measured by [`measure`]).
+    Corruption {
+        corruption: Corruption,
+        severity: u8,
+    },
+}
+
+impl Condition {
+    /// The `condition` column: clean, an attack's or a corruption's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Condition::Clean => "clean",
+            Condition::Adversarial { attack, .. } => attack.name(),
+            Condition::Corruption { corruption, .. } => corruption.name(),
+        }
+    }
+
+    /// The `kind` column.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Condition::Clean => "clean",
+            Condition::Adversarial { .. } => "adversarial",
+            Condition::Corruption { .. } => "corruption",
+        }
+    }
+
+    pub fn eps_255(&self) -> Option<f64> {
+        match self {
+            Condition::Adversarial { eps_255, .. } => Some(*eps_255),
+            Condition::Clean | Condition::Corruption { .. } => None,
+        }
+    }
+
+    pub fn severity(&self) -> Option<u8> {
+        match self {
+            Condition::Corruption { severity, .. } => Some(*severity),
+            Condition::Clean | Condition::Adversarial { .. } => None,
+        }
+    }
+}
+
+/// The measurements of one condition over the evaluated images.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Measurement {
+    pub condition: Condition,
+    /// Per image, in input order: the predicted class of the evaluated point.
+    pub predicted: Vec<i64>,
+    /// Per image, in input order: classified correctly under the condition.
+    pub correct: Vec<bool>,
+    pub accuracy: f64,
+    /// Mean max-softmax probability over all, correctly classified and misclassified images.
+    pub confidence_mean: f64,
+    pub confidence_correct_mean: Option<f64>,
+    pub confidence_wrong_mean: Option<f64>,
+    /// Mean cross-entropy.
+    pub loss_mean: f64,
+    /// (true label, predicted label, count), sorted, counts > 0.
+    pub confusion: Vec<(i64, i64, u64)>,
+    pub forward_passes: u64,
+    pub backward_passes: u64,
+    pub seconds: f64,
+    pub flags: Vec<&'static str>,
+}
+
+impl Measurement {
+    pub fn n_images(&self) -> usize {
+        self.correct.len()
+    }
+
+    pub fn n_correct(&self) -> usize {
+        self.correct.iter().filter(|&&c| c).count()
+    }
+
+    /// The correctness bitset: bit i is byte i / 8, least significant bit first.
+    pub fn correct_bits(&self) -> Vec<u8> {
+        let mut bytes = vec![0u8; self.correct.len().div_ceil(8)];
+        for (i, _) in self.correct.iter().enumerate().filter(|(_, c)| **c) {
+            bytes[i / 8] |= 1 << (i % 8);
+        }
+        bytes
+    }
+
+    fn add_flag(&mut self, flag: &'static str) {
+        if !self.flags.contains(&flag) {
+            self.flags.push(flag);
+        }
+    }
+}
+
+/// One attack's measurements, one per radius of its ladder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttackResult {
+    pub spec: AttackSpec,
+    pub measurements: Vec<Measurement>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub mode: LadderMode,
+    pub clean: Measurement,
+    pub attacks: Vec<AttackResult>,
+}
+
+impl Report {
+    /// Every measurement: clean first, then each attack's ladder.
+    pub fn measurements(&self) -> impl Iterator<Item = &Measurement> {
+        std::iter::once(&self.clean).chain(self.attacks.iter().flat_map(|a| a.measurements.iter()))
+    }
+
+    pub fn attack(&self, kind: AttackKind) -> Option<&AttackResult> {
+        self.attacks.iter().find(|a| a.spec.kind == kind)
+    }
+}
+
+/// Progress of an evaluation, reported after each batch (and with `done == 0` when a condition
+/// starts).
+#[derive(Clone, Copy, Debug)]
+pub struct Progress<'a> {
+    pub condition: &'a str,
+    pub eps_255: Option<f64>,
+    pub done: usize,
+    pub total: usize,
+}
+
+/// Per-image outcome of the evaluated points.
+#[derive(Clone, Debug)]
+struct Outcomes {
+    predicted: Vec<i64>,
+    confidence: Vec<f32>,
+    loss: Vec<f32>,
+}
+
+impl Outcomes {
+    fn with_len(n: usize) -> Outcomes {
+        Outcomes { predicted: vec![0; n], confidence: vec![0.0; n], loss: vec![0.0; n] }
+    }
+
+    fn set(&mut self, indices: &[usize], batch: &Outcomes) {
+        for (k, &i) in indices.iter().enumerate() {
+            self.predicted[i] = batch.predicted[k];
+            self.confidence[i] = batch.confidence[k];
+            self.loss[i] = batch.loss[k];
+        }
+    }
+}
+
+/// The images and labels, checked, with the labels on the host.
+struct Data<'a> {
+    images: &'a Tensor,
+    labels: Vec<i64>,
+}
+
+impl<'a> Data<'a> {
+    fn new(images: &'a Tensor, labels: &Tensor) -> Result<Data<'a>> {
+        let size = images.size();
+        if size.len() != 4 {
+            return Err(Error::input(format!(
+                "images must have shape [n, channels, height, width], got {size:?}"
+            )));
+        }
+        if size[0] == 0 {
+            return Err(Error::input("the image set is empty: nothing to evaluate"));
+        }
+        if images.kind() != Kind::Float {
+            return Err(Error::input(format!("images must be float32 in [0,1], got {:?}", images.kind())));
+        }
+        let low = images.f_min()?.f_double_value(&[])?;
+        let high = images.f_max()?.f_double_value(&[])?;
+        if !(low >= 0.0 && high <= 1.0) {
+            return Err(Error::input(format!("image values must lie in [0,1]; they span [{low}, {high}]")));
+        }
+        if labels.size() != [size[0]] {
+            return Err(Error::input(format!(
+                "expected {} labels, got a tensor of shape {:?}",
+                size[0],
+                labels.size()
+            )));
+        }
+        let labels = Vec::<i64>::try_from(&labels.f_to_device(Device::Cpu)?.f_to_kind(Kind::Int64)?)?;
+        if let Some(bad) = labels.iter().find(|&&l| l < 0) {
+            return Err(Error::input(format!("label {bad} is negative")));
+        }
+        Ok(Data { images, labels })
+    }
+
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// The images and labels at `indices`, on `device`.
+    fn batch(&self, indices: &[usize], device: Device) -> Result<(Tensor, Tensor)> {
+        let index: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
+        let index = Tensor::f_from_slice(&index)?.f_to_device(self.images.device())?;
+        let x = self.images.f_index_select(0, &index)?.f_to_device(device)?;
+        let labels: Vec<i64> = indices.iter().map(|&i| self.labels[i]).collect();
+        let y = Tensor::f_from_slice(&labels)?.f_to_device(device)?;
+        Ok((x, y))
+    }
+}
+
+/// Classifies a batch once more: predictions, max-softmax confidences and cross-entropies.
+fn classify(oracle: &mut Oracle, x: &Tensor, y: &Tensor) -> Result<Outcomes> {
+    let logits = oracle.logits(x)?;
+    let classes = logits.size()[1];
+    let labels = Vec::<i64>::try_from(&y.f_to_device(Device::Cpu)?)?;
+    if let Some(bad) = labels.iter().find(|&&l| l >= classes) {
+        return Err(Error::input(format!("label {bad} is out of range for a model with {classes} classes")));
+    }
+    let to_host = |t: Tensor| -> Result<Tensor> { Ok(t.f_to_device(Device::Cpu)?) };
+    let predicted = Vec::<i64>::try_from(&to_host(logits.f_argmax(1, false)?)?)?;
+    let confidence =
+        Vec::<f32>::try_from(&to_host(logits.f_softmax(1, Kind::Float)?.f_amax([1i64], false)?)?)?;
+    let loss = Vec::<f32>::try_from(&to_host(cross_entropy(&logits, y)?)?)?;
+    Ok(Outcomes { predicted, confidence, loss })
+}
+
+/// The eps-ball and [0,1] invariants of one batch of adversarial examples.
+fn check_examples(x: &Tensor, examples: &Tensor, eps: f64, attack: AttackKind, eps_255: f64) -> Result<()> {
+    if examples.size() != x.size() {
+        return Err(Error::Internal(format!(
+            "{attack} at eps {eps_255}/255 returned examples of shape {:?} for images of shape {:?}",
+            examples.size(),
+            x.size()
+        )));
+    }
+    let finite = examples.f_isfinite()?.f_all()?.f_int64_value(&[])? != 0;
+    let low = examples.f_min()?.f_double_value(&[])?;
+    let high = examples.f_max()?.f_double_value(&[])?;
+    if !finite || low < 0.0 || high > 1.0 {
+        return Err(Error::Internal(format!(
+            "{attack} at eps {eps_255}/255 produced adversarial examples outside [0,1] (min {low}, max {high}, all finite: {finite})"
+        )));
+    }
+    let distance = examples.f_sub(x)?.f_abs()?.f_max()?.f_double_value(&[])?;
+    if distance > eps + BALL_TOLERANCE {
+        return Err(Error::Internal(format!(
+            "{attack} at eps {eps_255}/255 left the eps-ball: max |x' - x| = {distance} > {eps} + {BALL_TOLERANCE}"
+        )));
+    }
+    Ok(())
+}
+
+fn summarize(
+    condition: Condition,
+    labels: &[i64],
+    outcomes: &Outcomes,
+    oracle: &Oracle,
+    seconds: f64,
+) -> Result<Measurement> {
+    let n = labels.len();
+    let correct: Vec<bool> = labels.iter().zip(&outcomes.predicted).map(|(l, p)| l == p).collect();
+    let mean = |values: Vec<f64>| -> Option<f64> {
+        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    };
+    let confidence = |want: Option<bool>| -> Option<f64> {
+        mean(
+            outcomes
+                .confidence
+                .iter()
+                .zip(&correct)
+                .filter(|(_, c)| want.is_none_or(|w| **c == w))
+                .map(|(v, _)| f64::from(*v))
+                .collect(),
+        )
+    };
+    let mut confusion: BTreeMap<(i64, i64), u64> = BTreeMap::new();
+    for (l, p) in labels.iter().zip(&outcomes.predicted) {
+        *confusion.entry((*l, *p)).or_default() += 1;
+    }
+    let mut flags = Vec::new();
+    if oracle.saw_nonfinite_gradient()? {
+        flags.push(FLAG_NONFINITE_GRADIENT);
+    }
+    Ok(Measurement {
+        condition,
+        accuracy: correct.iter().filter(|&&c| c).count() as f64 / n as f64,
+        confidence_mean: confidence(None).unwrap_or(f64::NAN),
+        confidence_correct_mean: confidence(Some(true)),
+        confidence_wrong_mean: confidence(Some(false)),
+        loss_mean: outcomes.loss.iter().map(|&v| f64::from(v)).sum::<f64>() / n as f64,
+        correct,
+        predicted: outcomes.predicted.clone(),
+        confusion: confusion.into_iter().map(|((l, p), c)| (l, p, c)).collect(),
+        forward_passes: oracle.forward_passes(),
+        backward_passes: oracle.backward_passes(),
+        seconds,
+        flags,
+    })
+}
+
+/// Classifies every image of `data` once, in batches.
+fn classify_all(
+    oracle: &mut Oracle,
+    data: &Data,
+    batch_size: usize,
+    device: Device,
+    condition: &str,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Outcomes> {
+    let n = data.len();
+    let all: Vec<usize> = (0..n).collect();
+    let mut outcomes = Outcomes::with_len(n);
+    progress(Progress { condition, eps_255: None, done: 0, total: n });
+    let mut done = 0;
+    for chunk in all.chunks(batch_size.max(1)) {
+        let (x, y) = data.batch(chunk, device)?;
+        outcomes.set(chunk, &classify(oracle, &x, &y)?);
+        done += chunk.len();
+        progress(Progress { condition, eps_255: None, done, total: n });
+    }
+    Ok(outcomes)
+}
+
+/// Measures `model` on `images` as they are (a clean pass, or images already transformed, e.g.
+/// corrupted), recording the result under `condition`.
+pub fn measure(
+    model: &dyn Classifier,
+    images: &Tensor,
+    labels: &Tensor,
+    condition: Condition,
+    batch_size: usize,
+    device: Device,
+) -> Result<Measurement> {
+    let data = Data::new(images, labels)?;
+    let started = Instant::now();
+    let mut oracle = Oracle::new(model);
+    let outcomes = classify_all(&mut oracle, &data, batch_size, device, condition.name(), &mut |_| {})?;
+    summarize(condition, &data.labels, &outcomes, &oracle, started.elapsed().as_secs_f64())
+}
+
+/// Runs `protocol` on `images` ([n, c, h, w] float32 in [0,1], on any device) with `labels` ([n]),
+/// computing on `device`. `progress` is called after every batch.
+pub fn evaluate(
+    model: &dyn Classifier,
+    images: &Tensor,
+    labels: &Tensor,
+    protocol: &Protocol,
+    subject: &Subject,
+    device: Device,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Report> {
+    protocol.validate()?;
+    let data = Data::new(images, labels)?;
+    let started = Instant::now();
+    let mut oracle = Oracle::new(model);
+    let clean_outcomes = classify_all(&mut oracle, &data, protocol.batch_size, device, "clean", progress)?;
+    let clean =
+        summarize(Condition::Clean, &data.labels, &clean_outcomes, &oracle, started.elapsed().as_secs_f64())?;
+
+    let mut attacks = Vec::new();
+    for spec in &protocol.attacks {
+        let measurements =
+            run_ladder(model, &data, spec, protocol, subject, device, &clean, &clean_outcomes, progress)?;
+        attacks.push(AttackResult { spec: spec.clone(), measurements });
+    }
+    flag_gradient_masking(&mut attacks);
+    Ok(Report { mode: protocol.mode, clean, attacks })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_ladder(
+    model: &dyn Classifier,
+    data: &Data,
+    spec: &AttackSpec,
+    protocol: &Protocol,
+    subject: &Subject,
+    device: Device,
+    clean: &Measurement,
+    clean_outcomes: &Outcomes,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<Measurement>> {
+    let n = data.len();
+    let attack = spec.kind;
+    let mut previous_correct = clean.correct.clone();
+    let mut carried = clean_outcomes.clone();
+    // FGSM's gradient signs per image (int8, on the images' device), kept in ladder mode.
+    let mut fgsm_signs: Option<Tensor> = None;
+    let mut measurements = Vec::with_capacity(spec.eps_255.len());
+    for &eps_255 in &spec.eps_255 {
+        let eps = eps_255 / 255.0;
+        let seed = attack_seed(subject.index, subject.dataset, subject.training_seed, attack, eps_255);
+        let started = Instant::now();
+        let mut oracle = Oracle::new(model);
+        let attacked: Vec<usize> = (0..n)
+            .filter(|&i| {
+                clean.correct[i] && (protocol.mode == LadderMode::Independent || previous_correct[i])
+            })
+            .collect();
+        let mut outcomes = match protocol.mode {
+            LadderMode::Ladder => carried.clone(),
+            LadderMode::Independent => clean_outcomes.clone(),
+        };
+        let name = attack.name();
+        progress(Progress { condition: name, eps_255: Some(eps_255), done: 0, total: attacked.len() });
+        let mut done = 0;
+        for chunk in attacked.chunks(protocol.batch_size) {
+            let (x, y) = data.batch(chunk, device)?;
+            let mut rng = TorchRng::new(seed);
+            let examples = match &spec.params {
+                AttackParams::Fgsm => {
+                    let reuse = protocol.mode == LadderMode::Ladder && !measurements.is_empty();
+                    let sign = match (&fgsm_signs, reuse) {
+                        (Some(cache), true) => {
+                            let index = index_tensor(chunk, cache.device())?;
+                            cache.f_index_select(0, &index)?.f_to_device(device)?.f_to_kind(Kind::Float)?
+                        }
+                        _ => fgsm::gradient_sign(&mut oracle, &x, &y)?,
+                    };
+                    if protocol.mode == LadderMode::Ladder && measurements.is_empty() {
+                        let images = data.images;
+                        let mut cache = match fgsm_signs.take() {
+                            Some(cache) => cache,
+                            None => Tensor::f_zeros(images.size(), (Kind::Int8, images.device()))?,
+                        };
+                        let index = index_tensor(chunk, cache.device())?;
+                        let signs = sign.f_to_kind(Kind::Int8)?.f_to_device(cache.device())?;
+                        put_rows(&mut cache, &index, &signs)?;
+                        fgsm_signs = Some(cache);
+                    }
+                    fgsm::step(&x, &sign, eps)?
+                }
+                AttackParams::Pgd(config) => pgd_batch(&mut oracle, &x, &y, eps, config, &mut rng)?,
+                AttackParams::Apgd(config) => apgd_batch(&mut oracle, &x, &y, eps, config, &mut rng)?,
+                AttackParams::Square(config) => square_batch(&mut oracle, &x, &y, eps, config, &mut rng)?,
+            };
+            check_examples(&x, &examples, eps, attack, eps_255)?;
+            let batch = classify(&mut oracle, &examples, &y)?;
+            outcomes.set(chunk, &batch);
+            done += chunk.len();
+            progress(Progress { condition: name, eps_255: Some(eps_255), done, total: attacked.len() });
+        }
+        let condition =
+            Condition::Adversarial { attack, eps_255, seed, settings: spec.recorded_settings(eps) };
+        let measurement =
+            summarize(condition, &data.labels, &outcomes, &oracle, started.elapsed().as_secs_f64())?;
+        for (i, &correct) in measurement.correct.iter().enumerate() {
+            if correct && !clean.correct[i] {
+                return Err(Error::Internal(format!(
+                    "{attack} at eps {eps_255}/255: image {i} is robust but misclassified clean"
+                )));
+            }
+            if correct && !previous_correct[i] && protocol.mode == LadderMode::Ladder {
+                return Err(Error::Internal(format!(
+                    "{attack} at eps {eps_255}/255: image {i} is robust although it was fooled at a smaller eps"
+                )));
+            }
+        }
+        if measurement.accuracy > clean.accuracy {
+            return Err(Error::Internal(format!(
+                "{attack} at eps {eps_255}/255: robust accuracy {} exceeds clean accuracy {}",
+                measurement.accuracy, clean.accuracy
+            )));
+        }
+        previous_correct = measurement.correct.clone();
+        carried = outcomes;
+        measurements.push(measurement);
+    }
+    Ok(measurements)
+}
+
+fn index_tensor(indices: &[usize], device: Device) -> Result<Tensor> {
+    let index: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
+    Ok(Tensor::f_from_slice(&index)?.f_to_device(device)?)
+}
+
+/// Flags APGD-CE rows, and the rows that beat them, where Square or FGSM leaves more than
+/// [`MASKING_MARGIN_POINTS`] points less robust accuracy at the same radius: a gradient attack that
+/// loses to a black-box or single-step one suggests masked gradients (AutoAttack's `check_square_sr`
+/// reasoning).
+fn flag_gradient_masking(attacks: &mut [AttackResult]) {
+    let Some(apgd_at) = attacks.iter().position(|a| a.spec.kind == AttackKind::ApgdCe) else {
+        return;
+    };
+    let apgd: Vec<(f64, usize, usize)> = attacks[apgd_at]
+        .measurements
+        .iter()
+        .filter_map(|m| m.condition.eps_255().map(|e| (e, m.n_correct(), m.n_images())))
+        .collect();
+    let mut flagged_apgd = Vec::new();
+    for other in attacks.iter_mut().filter(|a| matches!(a.spec.kind, AttackKind::Square | AttackKind::Fgsm)) {
+        for m in &mut other.measurements {
+            let Some(eps) = m.condition.eps_255() else { continue };
+            let Some(&(_, apgd_correct, n)) = apgd.iter().find(|(e, _, _)| *e == eps) else { continue };
+            if apgd_correct.saturating_sub(m.n_correct()) * 100 > MASKING_MARGIN_POINTS * n {
+                m.add_flag(FLAG_GRADIENT_MASKING);
+                flagged_apgd.push(eps);
+            }
+        }
+    }
+    for m in &mut attacks[apgd_at].measurements {
+        if m.condition.eps_255().is_some_and(|e| flagged_apgd.contains(&e)) {
+            m.add_flag(FLAG_GRADIENT_MASKING);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measurement(attack: AttackKind, eps_255: f64, correct: Vec<bool>) -> Measurement {
+        let accuracy = correct.iter().filter(|&&c| c).count() as f64 / correct.len() as f64;
+        Measurement {
+            condition: Condition::Adversarial {
+                attack,
+                eps_255,
+                seed: 0,
+                settings: RecordedSettings::default(),
+            },
+            predicted: vec![0; correct.len()],
+            correct,
+            accuracy,
+            confidence_mean: 0.5,
+            confidence_correct_mean: None,
+            confidence_wrong_mean: None,
+            loss_mean: 1.0,
+            confusion: vec![],
+            forward_passes: 0,
+            backward_passes: 0,
+            seconds: 0.0,
+            flags: vec![],
+        }
+    }
+
+    fn result(attack: AttackKind, rows: Vec<(f64, usize)>) -> AttackResult {
+        AttackResult {
+            spec: AttackSpec::new(attack),
+            measurements: rows
+                .into_iter()
+                .map(|(eps, robust)| measurement(attack, eps, (0..100).map(|i| i < robust).collect()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn square_beating_apgd_by_more_than_two_points_flags_both() {
+        let mut attacks = vec![
+            result(AttackKind::ApgdCe, vec![(1.0, 50), (2.0, 30)]),
+            result(AttackKind::Square, vec![(1.0, 48), (2.0, 27)]),
+            result(AttackKind::Fgsm, vec![(1.0, 60), (8.0, 0)]),
+        ];
+        flag_gradient_masking(&mut attacks);
+        let flags = |a: usize, m: usize| attacks[a].measurements[m].flags.clone();
+        // 2 points exactly is not more than 2.
+        assert!(flags(0, 0).is_empty() && flags(1, 0).is_empty());
+        assert_eq!(flags(0, 1), vec![FLAG_GRADIENT_MASKING]);
+        assert_eq!(flags(1, 1), vec![FLAG_GRADIENT_MASKING]);
+        assert!(flags(2, 0).is_empty() && flags(2, 1).is_empty());
+    }
+
+    #[test]
+    fn examples_outside_the_ball_or_the_box_are_internal_errors_naming_the_attack() {
+        let x = Tensor::full([2, 1, 2, 2], 0.5, (Kind::Float, Device::Cpu));
+        let eps = 4.0 / 255.0;
+        check_examples(&x, &(&x + eps), eps, AttackKind::Pgd, 4.0).unwrap();
+        let far = &x + (eps + 1e-4);
+        let err = check_examples(&x, &far, eps, AttackKind::Pgd, 4.0).unwrap_err();
+        assert_eq!(err.exit_code(), 1);
+        assert!(err.to_string().contains("pgd at eps 4/255 left the eps-ball"), "{err}");
+        let outside = Tensor::full([2, 1, 2, 2], 1.0 + 1e-3, (Kind::Float, Device::Cpu));
+        let err = check_examples(
+            &Tensor::ones([2, 1, 2, 2], (Kind::Float, Device::Cpu)),
+            &outside,
+            0.5,
+            AttackKind::Square,
+            8.0,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("square at eps 8/255 produced adversarial examples outside [0,1]"),
+            "{err}"
+        );
+        let nan = Tensor::full([2, 1, 2, 2], f64::NAN, (Kind::Float, Device::Cpu));
+        assert_eq!(check_examples(&x, &nan, 0.5, AttackKind::ApgdCe, 8.0).unwrap_err().exit_code(), 1);
+    }
+
+    #[test]
+    fn correctness_bits_are_lsb_first() {
+        let m = measurement(
+            AttackKind::Fgsm,
+            1.0,
+            vec![true, false, false, true, false, false, false, false, true],
+        );
+        assert_eq!(m.correct_bits(), vec![0b0000_1001, 0b0000_0001]);
+    }
+}

@@ -1,0 +1,150 @@
+//! The store rows of measurements (an adversarial evaluation's, or any other [`Measurement`]s such
+//! as corruption passes): one `evaluations` and one `sample_outcomes` row per measurement, and its
+//! sparse `confusion` rows.
+
+use super::config::LadderMode;
+use super::protocol::{Condition, Measurement, Report, Subject};
+use crate::Result;
+use crate::store::schema::{CONFUSION, EVALUATIONS, SAMPLE_OUTCOMES};
+use crate::store::{Rows, Value};
+
+/// Who measured the rows.
+pub const SOURCE: &str = "nasrob";
+
+/// The identity columns of the rows besides the [`Subject`].
+#[derive(Clone, Copy, Debug)]
+pub struct RowContext<'a> {
+    pub subject: &'a Subject,
+    /// Training schedule length in epochs, when known.
+    pub hp: Option<i64>,
+    pub channels: Option<usize>,
+    pub cells_per_stage: Option<usize>,
+    /// Image set evaluated: test, valid, x-test, x-valid.
+    pub split: &'a str,
+    /// Position in the split of the first evaluated image.
+    pub image_offset: usize,
+    pub config_hash: Option<&'a str>,
+}
+
+impl RowContext<'_> {
+    fn identity(&self) -> Vec<(&'static str, Value)> {
+        vec![
+            ("source", SOURCE.into()),
+            ("index", self.subject.index.into()),
+            ("dataset", self.subject.dataset.name().into()),
+            ("seed", self.subject.training_seed.into()),
+            ("split", self.split.into()),
+        ]
+    }
+}
+
+/// Common condition columns of all three tables.
+fn condition_columns(m: &Measurement) -> Vec<(&'static str, Value)> {
+    vec![
+        ("kind", m.condition.kind().into()),
+        ("condition", m.condition.name().into()),
+        ("eps_255", m.condition.eps_255().into()),
+        ("severity", m.condition.severity().map(i64::from).into()),
+    ]
+}
+
+/// One `evaluations` row per measurement; `mode` is recorded with the adversarial ones.
+pub fn evaluation_rows<'a>(
+    measurements: impl IntoIterator<Item = &'a Measurement>,
+    mode: Option<LadderMode>,
+    ctx: &RowContext,
+) -> Result<Rows> {
+    let mut rows = Rows::new(&EVALUATIONS);
+    for m in measurements {
+        let mut row = ctx.identity();
+        row.extend(condition_columns(m));
+        row.extend([
+            ("hp", ctx.hp.into()),
+            ("channels", ctx.channels.into()),
+            ("cells_per_stage", ctx.cells_per_stage.into()),
+            ("accuracy", m.accuracy.into()),
+            ("confidence_mean", m.confidence_mean.into()),
+            ("confidence_correct_mean", m.confidence_correct_mean.into()),
+            ("confidence_wrong_mean", m.confidence_wrong_mean.into()),
+            ("loss_mean", m.loss_mean.into()),
+            ("n_images", m.n_images().into()),
+            ("forward_passes", (m.forward_passes as i64).into()),
+            ("backward_passes", (m.backward_passes as i64).into()),
+            ("seconds", m.seconds.into()),
+            ("flags", (!m.flags.is_empty()).then(|| m.flags.join(",")).into()),
+            ("config_hash", ctx.config_hash.into()),
+        ]);
+        if let Condition::Adversarial { eps_255, seed, settings, .. } = &m.condition {
+            row.extend([
+                ("norm", "Linf".into()),
+                ("eps", (eps_255 / 255.0).into()),
+                ("steps", settings.steps.into()),
+                ("step_size", settings.step_size.into()),
+                ("restarts", settings.restarts.into()),
+                ("queries", settings.queries.into()),
+                ("ladder_mode", mode.map(|m| m.name()).into()),
+                // The seed rule keeps seeds within i64.
+                ("attack_seed", (*seed as i64).into()),
+            ]);
+        }
+        rows.push(&row)?;
+    }
+    Ok(rows)
+}
+
+/// Sparse confusion counts of every measurement.
+pub fn confusion_rows<'a>(
+    measurements: impl IntoIterator<Item = &'a Measurement>,
+    ctx: &RowContext,
+) -> Result<Rows> {
+    let mut rows = Rows::new(&CONFUSION);
+    for m in measurements {
+        for &(true_label, predicted, count) in &m.confusion {
+            let mut row = ctx.identity();
+            row.extend(condition_columns(m));
+            row.extend([
+                ("true_label", true_label.into()),
+                ("predicted_label", predicted.into()),
+                ("count", (count as i64).into()),
+            ]);
+            rows.push(&row)?;
+        }
+    }
+    Ok(rows)
+}
+
+/// One correctness bitset per measurement.
+pub fn sample_outcome_rows<'a>(
+    measurements: impl IntoIterator<Item = &'a Measurement>,
+    ctx: &RowContext,
+) -> Result<Rows> {
+    let mut rows = Rows::new(&SAMPLE_OUTCOMES);
+    for m in measurements {
+        let mut row = ctx.identity();
+        row.extend(condition_columns(m));
+        row.extend([
+            ("image_offset", ctx.image_offset.into()),
+            ("n_images", m.n_images().into()),
+            ("correct_bits", m.correct_bits().into()),
+        ]);
+        rows.push(&row)?;
+    }
+    Ok(rows)
+}
+
+impl Report {
+    /// One `evaluations` row per measurement of the report.
+    pub fn evaluation_rows(&self, ctx: &RowContext) -> Result<Rows> {
+        evaluation_rows(self.measurements(), Some(self.mode), ctx)
+    }
+
+    /// Sparse confusion counts of every measurement of the report.
+    pub fn confusion_rows(&self, ctx: &RowContext) -> Result<Rows> {
+        confusion_rows(self.measurements(), ctx)
+    }
+
+    /// One correctness bitset per measurement of the report.
+    pub fn sample_outcome_rows(&self, ctx: &RowContext) -> Result<Rows> {
+        sample_outcome_rows(self.measurements(), ctx)
+    }
+}
