@@ -185,13 +185,13 @@ pub fn score_benchmark(options: &ScoreOptions, progress: &(dyn Fn(usize) + Sync)
         Some(dir) => trained_weights_index(dir, options.dataset)?,
         None => BTreeMap::new(),
     };
+    let host = HostInputs::prepare(options.dataset, &options.input, &options.config)?;
     let provenance_part = format!("nasrob-proxies-{tag}");
     if !bench.part_path("provenance", &provenance_part).exists() {
         let mut provenance = Provenance::new(SOURCE, options.command.clone());
         provenance.config = Some(config.clone());
         bench.append(&provenance_part, &provenance.rows()?, Some(&config_hash))?;
     }
-    let host = HostInputs::prepare(options.dataset, &options.input, &options.config)?;
     let on_gpu = options.device != Device::Cpu;
     let jobs = if on_gpu { 1 } else { options.jobs };
     if !on_gpu && jobs > 1 {
