@@ -1,0 +1,449 @@
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use tch::nn::VarStore;
+use tch::{Device, Kind, Tensor};
+
+use nasrob::attack::bench::{ModeCost, compare_modes};
+use nasrob::attack::protocol::{Condition, Progress};
+use nasrob::attack::rows::{RowContext, SOURCE};
+use nasrob::attack::{
+    AttackKind, AttackParams, AttackSpec, EvalMode, LadderMode, Measurement, Protocol, Report, Subject,
+    evaluate, parse_attacks, parse_ladder,
+};
+use nasrob::data::{default_data_dir, load_split};
+use nasrob::dataset::Dataset;
+use nasrob::model::{TinyNetwork, WeightsMeta, load_weights, parse_device, read_weights_meta};
+use nasrob::space::{NetworkShape, SearchSpace};
+use nasrob::store::provenance::{Provenance, sha256_hex};
+use nasrob::store::{BenchDir, Rows};
+use nasrob::{Error, Result};
+
+/// The network, images and attack settings shared by `attack` and `bench attack`.
+#[derive(Args, Debug)]
+pub struct TargetArgs {
+    /// Weights (safetensors) written by `nasrob train`.
+    #[arg(long)]
+    weights: PathBuf,
+    /// Architecture: an NB201 index or arch string [default: the one the weights file names].
+    #[arg(long, allow_hyphen_values = true)]
+    arch: Option<String>,
+    /// cifar10-valid, cifar10, cifar100, ImageNet16-120 or fashion-mini [default: the weights file's].
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Network width C [default: the weights file's, else 16].
+    #[arg(long)]
+    channels: Option<usize>,
+    /// Cells per stage N [default: the weights file's, else 5].
+    #[arg(long)]
+    cells: Option<usize>,
+    /// Training seed of the network: part of every attack seed and recorded with the rows.
+    #[arg(long)]
+    training_seed: Option<i64>,
+    /// Attacks: all (fgsm, pgd, apgd-ce, square) or a comma-separated list of fgsm, pgd,
+    /// apgd (apgd-ce), apgd-dlr, apgd-t, square.
+    #[arg(long, default_value = "all")]
+    attacks: String,
+    /// An epsilon ladder in units of 1/255, e.g. `--eps pgd=0.5,1,2` (repeatable) [default: the
+    /// released NB201 robustness dataset's].
+    #[arg(long, value_name = "ATTACK=LIST")]
+    eps: Vec<String>,
+    /// PGD iterations (step size 2.5·eps/steps) [default: 40].
+    #[arg(long)]
+    pgd_steps: Option<usize>,
+    /// APGD iterations [default: 100].
+    #[arg(long)]
+    apgd_iterations: Option<usize>,
+    /// Square queries [default: 5000].
+    #[arg(long)]
+    square_queries: Option<usize>,
+    /// Evaluate the first N test images [default: all].
+    #[arg(long)]
+    n_images: Option<usize>,
+    /// Images per forward/backward batch.
+    #[arg(long, default_value_t = 500)]
+    batch_size: usize,
+    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Data folder [default: $NASROB_DATA_DIR or ~/.cache/nasrob/data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct AttackArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// ladder (an image fooled at a smaller eps is not attacked again) or independent.
+    #[arg(long, default_value = "ladder")]
+    mode: String,
+    /// Training schedule length in epochs, recorded with the rows.
+    #[arg(long)]
+    hp: Option<i64>,
+    /// Benchmark folder: evaluations, confusion, sample_outcomes and provenance parts are added.
+    #[arg(long)]
+    out: PathBuf,
+    /// Print the measurements as one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchAttackArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Print both modes' costs and measurements as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Everything resolved and checked before any work starts.
+struct Resolved {
+    subject: Subject,
+    arch_string: String,
+    shape: NetworkShape,
+    meta: WeightsMeta,
+    protocol: Protocol,
+    device: Device,
+}
+
+fn resolve(args: &TargetArgs, mode: LadderMode) -> Result<Resolved> {
+    let stored = read_weights_meta(&args.weights)?;
+    let space = SearchSpace::nb201();
+    let arch_spec = match (&args.arch, &stored) {
+        (Some(a), _) => a.clone(),
+        (None, Some(meta)) => meta.arch.clone(),
+        (None, None) => return Err(Error::input("the weights file names no architecture: pass --arch")),
+    };
+    let index = space.resolve(&arch_spec)?;
+    let dataset: Dataset = match (&args.dataset, &stored) {
+        (Some(d), _) => d.parse()?,
+        (None, Some(meta)) => meta.dataset.parse()?,
+        (None, None) => return Err(Error::input("the weights file names no dataset: pass --dataset")),
+    };
+    let channels = args.channels.or(stored.as_ref().map(|m| m.channels)).unwrap_or(16);
+    let cells = args.cells.or(stored.as_ref().map(|m| m.cells_per_stage)).unwrap_or(5);
+    let arch_string = space.arch(index)?.to_nb201_string();
+    let meta = WeightsMeta {
+        arch: arch_string.clone(),
+        dataset: dataset.name().to_string(),
+        channels,
+        cells_per_stage: cells,
+    };
+
+    let mut protocol = Protocol::for_attacks(&parse_attacks(&args.attacks)?, mode);
+    protocol.batch_size = args.batch_size;
+    for entry in &args.eps {
+        let Some((name, list)) = entry.split_once('=') else {
+            return Err(Error::input(format!("--eps '{entry}' is not ATTACK=LIST, e.g. pgd=0.5,1,2")));
+        };
+        let kind: AttackKind = name.parse()?;
+        let Some(spec) = protocol.attacks.iter_mut().find(|s| s.kind == kind) else {
+            return Err(Error::input(format!("--eps names {kind}, which --attacks does not run")));
+        };
+        *spec = spec.clone().with_ladder(&parse_ladder(list)?)?;
+    }
+    for spec in &mut protocol.attacks {
+        apply_overrides(spec, args);
+    }
+    protocol.validate()?;
+    if args.n_images == Some(0) {
+        return Err(Error::input("--n-images 0 leaves an empty image set"));
+    }
+    let device = parse_device(&args.device)?;
+    Ok(Resolved {
+        subject: Subject { index, dataset, training_seed: args.training_seed },
+        arch_string,
+        shape: NetworkShape::reduced(dataset, channels, cells),
+        meta,
+        protocol,
+        device,
+    })
+}
+
+fn apply_overrides(spec: &mut AttackSpec, args: &TargetArgs) {
+    match &mut spec.params {
+        AttackParams::Pgd(c) => c.steps = args.pgd_steps.unwrap_or(c.steps),
+        AttackParams::Apgd(c) => c.iterations = args.apgd_iterations.unwrap_or(c.iterations),
+        AttackParams::Square(c) => c.queries = args.square_queries.unwrap_or(c.queries),
+        AttackParams::Fgsm => {}
+    }
+}
+
+/// The network with its weights, frozen (attacks need only input gradients).
+fn load_network(resolved: &Resolved, weights: &Path) -> Result<(VarStore, TinyNetwork)> {
+    let mut vs = VarStore::new(resolved.device);
+    let arch = SearchSpace::nb201().arch(resolved.subject.index)?;
+    let net = TinyNetwork::new(&vs.root(), &arch, &resolved.shape, resolved.subject.dataset)?;
+    load_weights(&mut vs, weights, &resolved.meta)?;
+    vs.freeze();
+    Ok((vs, net))
+}
+
+/// The first `n` test images as float32 [0,1] pixels on the CPU, with labels and the split name.
+fn test_images(args: &TargetArgs, dataset: Dataset) -> Result<(String, Tensor, Tensor)> {
+    let sets = load_split(dataset, &args.data_dir.clone().unwrap_or_else(default_data_dir))?;
+    let (split, set) = sets.test;
+    let set = match args.n_images {
+        Some(n) if n < set.len() => set.head(n),
+        _ => set,
+    };
+    let shape = [set.len() as i64, set.channels as i64, set.height as i64, set.width as i64];
+    let images =
+        Tensor::f_from_slice(&set.pixels)?.f_view(shape)?.f_to_kind(Kind::Float)?.f_div_scalar(255.0)?;
+    let labels: Vec<i64> = set.labels.iter().map(|&l| i64::from(l)).collect();
+    Ok((split, images, Tensor::f_from_slice(&labels)?))
+}
+
+/// Progress bars, one per (attack, eps).
+fn progress_bars() -> impl FnMut(Progress) {
+    let mut current: Option<(String, indicatif::ProgressBar)> = None;
+    move |p: Progress| {
+        let label = match p.eps_255 {
+            Some(eps) => format!("{} {eps}/255", p.condition),
+            None => p.condition.to_string(),
+        };
+        let fresh = current.as_ref().is_none_or(|(l, _)| *l != label);
+        if fresh {
+            if let Some((_, bar)) = current.take() {
+                bar.finish_and_clear();
+            }
+            current = Some((label.clone(), nasrob::progress::bar(p.total as u64, label)));
+        }
+        if let Some((_, bar)) = &current {
+            bar.set_position(p.done as u64);
+            if p.done == p.total {
+                bar.finish_and_clear();
+            }
+        }
+    }
+}
+
+fn measurement_json(m: &Measurement) -> serde_json::Value {
+    let (seed, settings) = match &m.condition {
+        Condition::Adversarial { seed, settings, .. } => (Some(*seed), Some(*settings)),
+        Condition::Clean | Condition::Corruption { .. } => (None, None),
+    };
+    serde_json::json!({
+        "condition": m.condition.name(),
+        "eps_255": m.condition.eps_255(),
+        "accuracy": m.accuracy,
+        "n_images": m.n_images(),
+        "confidence_mean": m.confidence_mean,
+        "loss_mean": m.loss_mean,
+        "attack_seed": seed,
+        "steps": settings.and_then(|s| s.steps),
+        "step_size": settings.and_then(|s| s.step_size),
+        "queries": settings.and_then(|s| s.queries),
+        "forward_passes": m.forward_passes,
+        "backward_passes": m.backward_passes,
+        "seconds": m.seconds,
+        "flags": m.flags,
+        "predicted": m.predicted,
+    })
+}
+
+fn print_table(report: &Report) {
+    println!(
+        "{:<10} {:>8} {:>9} {:>12} {:>12} {:>9}  flags",
+        "condition", "eps/255", "accuracy", "forward", "backward", "seconds"
+    );
+    for m in report.measurements() {
+        let eps = m.condition.eps_255().map_or_else(|| "-".to_string(), |e| e.to_string());
+        println!(
+            "{:<10} {:>8} {:>9.4} {:>12} {:>12} {:>9.2}  {}",
+            m.condition.name(),
+            eps,
+            m.accuracy,
+            m.forward_passes,
+            m.backward_passes,
+            m.seconds,
+            m.flags.join(",")
+        );
+    }
+}
+
+/// SHA-256 of the resolved configuration: what the rows' `config_hash` and part names carry.
+fn configuration(resolved: &Resolved, weights_sha: &str, split: &str, n_images: usize) -> serde_json::Value {
+    let attacks: Vec<serde_json::Value> = resolved
+        .protocol
+        .attacks
+        .iter()
+        .map(|s| serde_json::json!({"attack": s.kind.name(), "eps_255": s.eps_255, "params": format!("{:?}", s.params)}))
+        .collect();
+    serde_json::json!({
+        "weights_sha256": weights_sha,
+        "index": resolved.subject.index,
+        "dataset": resolved.subject.dataset.name(),
+        "channels": resolved.shape.channels,
+        "cells_per_stage": resolved.shape.cells_per_stage,
+        "training_seed": resolved.subject.training_seed,
+        "split": split,
+        "n_images": n_images,
+        "mode": resolved.protocol.mode.name(),
+        "batch_size": resolved.protocol.batch_size,
+        "attacks": attacks,
+        "device": format!("{:?}", resolved.device),
+    })
+}
+
+/// Appends all parts or none: a failure removes the parts already written.
+fn append_all(bench: &BenchDir, part: &str, tables: &[&Rows], config_hash: &str) -> Result<()> {
+    let mut written: Vec<PathBuf> = Vec::new();
+    for rows in tables {
+        match bench.append(part, rows, Some(config_hash)) {
+            Ok(path) => written.push(path),
+            Err(e) => {
+                for path in &written {
+                    let _ = std::fs::remove_file(path);
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn run(args: AttackArgs) -> Result<()> {
+    let mode: LadderMode = args.mode.parse()?;
+    let resolved = resolve(&args.target, mode)?;
+    let weights_bytes =
+        std::fs::read(&args.target.weights).map_err(|e| Error::input_file(&args.target.weights, e))?;
+    let weights_sha = sha256_hex(&weights_bytes);
+    let (_vs, net) = load_network(&resolved, &args.target.weights)?;
+    let (split, images, labels) = test_images(&args.target, resolved.subject.dataset)?;
+    let n_images = images.size()[0] as usize;
+    let config = configuration(&resolved, &weights_sha, &split, n_images);
+    let config_hash = sha256_hex(config.to_string().as_bytes());
+    let training = resolved.subject.training_seed.map_or_else(|| "none".to_string(), |s| s.to_string());
+    let part = format!(
+        "attack-{}-{}-seed{training}-{}-{}",
+        resolved.subject.index,
+        resolved.subject.dataset.name(),
+        mode.name(),
+        &config_hash[..16]
+    );
+    let bench = BenchDir::new(&args.out);
+    for table in ["evaluations", "confusion", "sample_outcomes", "provenance"] {
+        let path = bench.part_path(table, &part);
+        if path.exists() {
+            return Err(Error::input(format!(
+                "{} already exists: this evaluation was stored before (same configuration)",
+                path.display()
+            )));
+        }
+    }
+
+    let report = evaluate(
+        &EvalMode(&net),
+        &images,
+        &labels,
+        &resolved.protocol,
+        &resolved.subject,
+        resolved.device,
+        &mut progress_bars(),
+    )?;
+
+    let ctx = RowContext {
+        subject: &resolved.subject,
+        hp: args.hp,
+        channels: Some(resolved.shape.channels),
+        cells_per_stage: Some(resolved.shape.cells_per_stage),
+        split: &split,
+        image_offset: 0,
+        config_hash: Some(&config_hash),
+    };
+    let mut provenance = Provenance::new(SOURCE, Some(std::env::args().collect::<Vec<_>>().join(" ")));
+    provenance.inputs.insert(args.target.weights.display().to_string(), weights_sha);
+    provenance.config = Some(config);
+    let tables = [
+        &report.evaluation_rows(&ctx)?,
+        &report.confusion_rows(&ctx)?,
+        &report.sample_outcome_rows(&ctx)?,
+        &provenance.rows()?,
+    ];
+    append_all(&bench, &part, &tables, &config_hash)?;
+
+    if args.json {
+        let measurements: Vec<serde_json::Value> = report.measurements().map(measurement_json).collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "index": resolved.subject.index,
+                "arch": resolved.arch_string,
+                "dataset": resolved.subject.dataset.name(),
+                "mode": mode.name(),
+                "n_images": n_images,
+                "config_hash": config_hash,
+                "measurements": measurements,
+            })
+        );
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+fn mode_json(report: &Report) -> serde_json::Value {
+    let cost = ModeCost::of(report);
+    let measurements: Vec<serde_json::Value> = report.measurements().map(measurement_json).collect();
+    serde_json::json!({
+        "total": cost.total,
+        "clean": cost.clean,
+        "attacks": cost.attacks,
+        "measurements": measurements,
+    })
+}
+
+pub fn bench(args: BenchAttackArgs) -> Result<()> {
+    let resolved = resolve(&args.target, LadderMode::Ladder)?;
+    let (_vs, net) = load_network(&resolved, &args.target.weights)?;
+    let (_, images, labels) = test_images(&args.target, resolved.subject.dataset)?;
+    let mut bars = progress_bars();
+    let comparison = compare_modes(
+        &EvalMode(&net),
+        &images,
+        &labels,
+        &resolved.protocol,
+        &resolved.subject,
+        resolved.device,
+        &mut |_, p| bars(p),
+    )?;
+    let ladder = comparison.ladder_cost();
+    let independent = comparison.independent_cost();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "index": resolved.subject.index,
+                "arch": resolved.arch_string,
+                "dataset": resolved.subject.dataset.name(),
+                "n_images": images.size()[0],
+                "device": format!("{:?}", resolved.device),
+                "threads": tch::get_num_threads(),
+                "ladder": mode_json(&comparison.ladder),
+                "independent": mode_json(&comparison.independent),
+            })
+        );
+        return Ok(());
+    }
+    println!("{:<12} {:>14} {:>14} {:>10}", "mode", "forward", "backward", "seconds");
+    for cost in [&ladder, &independent] {
+        println!(
+            "{:<12} {:>14} {:>14} {:>10.1}",
+            cost.mode, cost.total.forward_passes, cost.total.backward_passes, cost.total.seconds
+        );
+        for (name, c) in &cost.attacks {
+            println!("  {:<10} {:>14} {:>14} {:>10.1}", name, c.forward_passes, c.backward_passes, c.seconds);
+        }
+    }
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::INFINITY };
+    println!(
+        "independent / ladder: {:.2}x backward passes, {:.2}x forward passes, {:.2}x time",
+        ratio(independent.total.backward_passes as f64, ladder.total.backward_passes as f64),
+        ratio(independent.total.forward_passes as f64, ladder.total.forward_passes as f64),
+        ratio(independent.total.seconds, ladder.total.seconds)
+    );
+    Ok(())
+}
