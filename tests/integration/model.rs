@@ -51,7 +51,7 @@ fn parameter_names_mirror_pytorch_modules() {
         "cells.5.conv_a.op.1.weight",
         "cells.5.conv_b.op.2.running_mean",
         "cells.5.downsample.1.weight",
-        "cells.16.layers.5.op.1.weight",
+        "cells.16.layers.4.op.1.weight",
         "lastact.0.weight",
         "classifier.weight",
         "classifier.bias",
