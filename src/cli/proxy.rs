@@ -10,8 +10,8 @@ use nasrob::dataset::Dataset;
 use nasrob::model::parse_device;
 use nasrob::progress;
 use nasrob::proxy::{
-    ArchSelection, EvalCell, EvalOptions, HostInputs, InputMode, Proxy, ProxyConfig, RowSet, ScoreOptions, evaluate,
-    parse_proxies, score_arch, score_benchmark,
+    ArchSelection, EvalCell, EvalOptions, HostInputs, InputMode, Proxy, ProxyConfig, RowSet, ScoreOptions,
+    evaluate, parse_proxies, score_arch, score_benchmark,
 };
 use nasrob::space::{NetworkShape, SearchSpace};
 use nasrob::{Error, Result};
@@ -198,7 +198,11 @@ fn score(args: ScoreArgs) -> Result<()> {
     let mut table = Table::new(&["proxy", "seconds", "seconds/arch"]);
     let scored = report.scored.max(1);
     for (proxy, seconds) in &report.proxy_seconds {
-        table.push(vec![Cell::Str(proxy.clone()), Cell::Float(round(*seconds, 2)), Cell::Float(round(seconds / scored as f64, 4))]);
+        table.push(vec![
+            Cell::Str(proxy.clone()),
+            Cell::Float(round(*seconds, 2)),
+            Cell::Float(round(seconds / scored as f64, 4)),
+        ]);
     }
     if !report.proxy_seconds.is_empty() {
         println!();
@@ -208,7 +212,9 @@ fn score(args: ScoreArgs) -> Result<()> {
 }
 
 fn eval(args: EvalArgs) -> Result<()> {
-    let split = |s: &str| -> Vec<String> { s.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect() };
+    let split = |s: &str| -> Vec<String> {
+        s.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect()
+    };
     let options = EvalOptions {
         bench: args.bench.clone(),
         dataset: args.dataset.parse()?,
@@ -358,9 +364,17 @@ pub fn bench(args: BenchProxyArgs) -> Result<()> {
     };
 
     let published = NBSZ_CPU_HOURS * 3600.0 / NBSZ_EVALUATIONS;
-    let zero_cost: Vec<f64> =
-        proxies.iter().zip(&per_arch).filter(|(p, _)| Proxy::ZERO_COST.contains(p)).map(|(_, s)| *s).collect();
-    let ours_per_evaluation = if zero_cost.is_empty() { None } else { Some(zero_cost.iter().sum::<f64>() / zero_cost.len() as f64) };
+    let zero_cost: Vec<f64> = proxies
+        .iter()
+        .zip(&per_arch)
+        .filter(|(p, _)| Proxy::ZERO_COST.contains(p))
+        .map(|(_, s)| *s)
+        .collect();
+    let ours_per_evaluation = if zero_cost.is_empty() {
+        None
+    } else {
+        Some(zero_cost.iter().sum::<f64>() / zero_cost.len() as f64)
+    };
     if args.json {
         let rows: Vec<serde_json::Value> = proxies
             .iter()
@@ -405,7 +419,8 @@ pub fn bench(args: BenchProxyArgs) -> Result<()> {
     }
     let mut table = Table::new(&headers);
     for (p, s) in proxies.iter().zip(&per_arch) {
-        let mut row = vec![Cell::Str(p.name().into()), Cell::Float(round(*s, 4)), Cell::Float(round(1.0 / s, 2))];
+        let mut row =
+            vec![Cell::Str(p.name().into()), Cell::Float(round(*s, 4)), Cell::Float(round(1.0 / s, 2))];
         if let Some(map) = &python {
             let py = map.get(p.name()).and_then(serde_json::Value::as_f64);
             row.push(py.map_or(Cell::Null, |v| Cell::Float(round(v, 4))));
@@ -448,11 +463,16 @@ fn python_speed(
     for arch in archs {
         command.args(["--arch", &arch.to_nb201_string()]);
     }
-    let output = command.output().map_err(|e| Error::input(format!("cannot run {}: {e}", python.display())))?;
+    let output =
+        command.output().map_err(|e| Error::input(format!("cannot run {}: {e}", python.display())))?;
     if !output.status.success() {
         let err = String::from_utf8_lossy(&output.stderr);
         let last = err.lines().last().unwrap_or("").to_string();
-        return Err(Error::input(format!("{} {} failed: {last}", python.display(), args.reference.display())));
+        return Err(Error::input(format!(
+            "{} {} failed: {last}",
+            python.display(),
+            args.reference.display()
+        )));
     }
     let doc: serde_json::Value = serde_json::from_slice(&output.stdout)
         .map_err(|e| Error::Internal(format!("the reference printed no JSON: {e}")))?;
@@ -470,7 +490,13 @@ fn round(x: f64, digits: i32) -> f64 {
 /// The command line as typed, for provenance (arguments with spaces in single quotes).
 fn command_line() -> String {
     std::env::args()
-        .map(|a| if a.is_empty() || a.contains([' ', '\'', '"', '|']) { format!("'{}'", a.replace('\'', "'\\''")) } else { a })
+        .map(|a| {
+            if a.is_empty() || a.contains([' ', '\'', '"', '|']) {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

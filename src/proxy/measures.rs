@@ -39,7 +39,12 @@ fn over_loss_gradients(
     f: impl Fn(&Tensor, &Tensor) -> Result<f64>,
 ) -> Result<f64> {
     let weights = net.layer_weights();
-    let loss = net.net().forward_t(x, true).f_log_softmax(-1, tch::Kind::Float)?.f_nll_loss(y, None::<tch::Tensor>, tch::Reduction::Mean, -100)?;
+    let loss = net.net().forward_t(x, true).f_log_softmax(-1, tch::Kind::Float)?.f_nll_loss(
+        y,
+        None::<tch::Tensor>,
+        tch::Reduction::Mean,
+        -100,
+    )?;
     let grads = gradients(&loss, &weights, false, false)?;
     let mut total = 0.0;
     for (w, g) in weights.iter().zip(&grads) {
@@ -72,7 +77,12 @@ pub fn plain(net: &ProxyNetwork, x: &Tensor, y: &Tensor) -> Result<f64> {
 /// Σ −W ⊙ Hg, with g = ∂L/∂W and Hg = ∂(Σ g·∂L/∂W)/∂W (g held constant).
 pub fn grasp(net: &ProxyNetwork, x: &Tensor, y: &Tensor) -> Result<f64> {
     let weights = net.layer_weights();
-    let loss = net.net().forward_t(x, true).f_log_softmax(-1, tch::Kind::Float)?.f_nll_loss(y, None::<tch::Tensor>, tch::Reduction::Mean, -100)?;
+    let loss = net.net().forward_t(x, true).f_log_softmax(-1, tch::Kind::Float)?.f_nll_loss(
+        y,
+        None::<tch::Tensor>,
+        tch::Reduction::Mean,
+        -100,
+    )?;
     let grads = gradients(&loss, &weights, true, true)?;
     let mut z: Option<Tensor> = None;
     for g in grads.iter().flatten() {
@@ -105,7 +115,12 @@ pub fn fisher(net: &ProxyNetwork, x: &Tensor, y: &Tensor) -> Result<f64> {
             fans.push(fan_in);
         }
     });
-    let loss = logits.f_log_softmax(-1, tch::Kind::Float)?.f_nll_loss(y, None::<tch::Tensor>, tch::Reduction::Mean, -100)?;
+    let loss = logits.f_log_softmax(-1, tch::Kind::Float)?.f_nll_loss(
+        y,
+        None::<tch::Tensor>,
+        tch::Reduction::Mean,
+        -100,
+    )?;
     let grads = gradients(&loss, &activations, false, false)?;
     let mut total = 0.0;
     for ((a, g), fan) in activations.iter().zip(&grads).zip(&fans) {
