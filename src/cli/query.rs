@@ -20,6 +20,25 @@ pub enum QueryCommand {
     Sql(SqlArgs),
     /// List the metric names a dataset of the benchmark answers, with their sources.
     Metrics(MetricsArgs),
+    /// The benchmark at a glance: best architectures by clean, mean adversarial and mean
+    /// corruption accuracy, and Kendall's tau of clean accuracy with every attack and radius.
+    Summary(SummaryArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SummaryArgs {
+    /// Benchmark folder.
+    #[arg(long)]
+    bench: std::path::PathBuf,
+    /// Dataset to summarise.
+    #[arg(long)]
+    dataset: String,
+    /// Architectures listed per objective.
+    #[arg(long, default_value_t = 5)]
+    top: usize,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// How results are printed.
@@ -83,7 +102,35 @@ pub fn run(cmd: QueryCommand) -> Result<()> {
         QueryCommand::Lookup(args) => lookup(args),
         QueryCommand::Sql(args) => sql(args),
         QueryCommand::Metrics(args) => metrics(args),
+        QueryCommand::Summary(args) => summary(args),
     }
+}
+
+fn summary(args: SummaryArgs) -> Result<()> {
+    let dataset: nasrob::dataset::Dataset = args.dataset.parse()?;
+    let lookup = nasrob::query::Lookup::open(&args.bench, dataset)?;
+    let s = nasrob::query::summary::summarize(&lookup, args.top)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&s).map_err(|e| nasrob::Error::Internal(e.to_string()))?);
+        return Ok(());
+    }
+    println!("{} architectures measured on {}", s.architectures, s.dataset);
+    for objective in &s.objectives {
+        println!("\nbest by {}", objective.metric);
+        for r in &objective.best {
+            println!("  {:>5}  {:.4}  {}", r.index, r.value, r.arch);
+        }
+    }
+    if !s.clean_vs_adversarial.is_empty() {
+        println!("\nKendall tau-b of clean accuracy with");
+        for row in &s.clean_vs_adversarial {
+            match row.kendall_tau_b {
+                Some(t) => println!("  {:<16} {t:+.3}  (n = {})", row.metric, row.n),
+                None => println!("  {:<16} undefined (n = {})", row.metric, row.n),
+            }
+        }
+    }
+    Ok(())
 }
 
 fn lookup(args: LookupArgs) -> Result<()> {
