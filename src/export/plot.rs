@@ -43,6 +43,9 @@ const TITLE_SIZE: f64 = 22.0;
 const LABEL_SIZE: f64 = 17.0;
 const TICK_SIZE: f64 = 15.0;
 
+/// A chart of f64 x and any y axis on one backend.
+type Chart<'a, DB, Y> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>;
+
 type DrawResult<DB> = std::result::Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// The file formats a figure renders to.
@@ -183,7 +186,7 @@ fn ink_on(background: RGBColor) -> RGBColor {
 
 /// About `count` round tick values covering [lo, hi].
 fn nice_ticks(lo: f64, hi: f64, count: usize) -> Vec<f64> {
-    if !(hi > lo) || !lo.is_finite() || !hi.is_finite() {
+    if hi <= lo || !lo.is_finite() || !hi.is_finite() {
         return vec![lo];
     }
     let raw = (hi - lo) / count.max(1) as f64;
@@ -764,10 +767,7 @@ fn regret_chart<'a, DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     title: &str,
     x: std::ops::Range<f64>,
     y: impl plotters::coord::ranged1d::AsRangedCoord<CoordDescType = Y, Value = f64>,
-) -> std::result::Result<
-    ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
-    DrawingAreaErrorKind<DB::ErrorType>,
-> {
+) -> std::result::Result<Chart<'a, DB, Y>, DrawingAreaErrorKind<DB::ErrorType>> {
     ChartBuilder::on(root)
         .caption(title, font(TITLE_SIZE))
         .margin(20)
@@ -779,7 +779,7 @@ fn regret_chart<'a, DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
 }
 
 fn draw_regret_series<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
+    chart: &mut Chart<'a, DB, Y>,
     series: &[RegretSeries],
     floor: f64,
 ) -> DrawResult<DB> {
@@ -846,7 +846,7 @@ fn marker<DB: DrawingBackend, C: Clone + 'static>(
 }
 
 fn regret_legend<'a, DB: DrawingBackend + 'a, Y: Ranged<ValueType = f64>>(
-    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, Y>>,
+    chart: &mut Chart<'a, DB, Y>,
 ) -> DrawResult<DB> {
     chart
         .configure_series_labels()

@@ -192,10 +192,11 @@ fn notebook_python() -> Result<String, String> {
     let probe = Command::new(&python).args(["-c", "import pandas, pyarrow, matplotlib"]).output();
     match probe {
         Ok(out) if out.status.success() => Ok(python),
-        Ok(out) => Err(format!(
-            "{python} lacks pandas, pyarrow or matplotlib: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            let last = stderr.lines().last().unwrap_or("").trim().to_string();
+            Err(format!("{python} lacks pandas, pyarrow or matplotlib ({last})"))
+        }
         Err(e) => Err(format!("{python} does not run: {e}")),
     }
 }
