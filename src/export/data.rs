@@ -459,24 +459,33 @@ fn regrets(run: &NasRun, optimum: f64) -> Vec<Option<f64>> {
     run.trajectory.iter().map(|r| r.incumbent_value.map(|v| optimum - v)).collect()
 }
 
+/// Mean and band of the regret per query. Statistics are over the runs that end with an
+/// incumbent, from the first query where all of them have one, so every point averages the same
+/// runs and the mean never rises; runs that never queried a measured architecture (small
+/// benchmarks) are counted in the band's label instead.
 pub fn regret_plot(view: &BenchView, nas: &NasResult, band: Band) -> RegretPlot {
     let (_, factor) = axis(&nas.search);
     let unit = if factor == 100.0 { "percentage points" } else { "metric units" };
     let mut series = Vec::new();
-    let mut run_count = 0;
+    let (mut run_count, mut left_out) = (0, 0);
     for (name, runs) in &nas.runs {
         run_count = runs.len();
-        let per_run: Vec<Vec<Option<f64>>> = runs.iter().map(|r| regrets(r, nas.optimum)).collect();
+        let per_run: Vec<Vec<Option<f64>>> = runs
+            .iter()
+            .map(|r| regrets(r, nas.optimum))
+            .filter(|r| r.last().copied().flatten().is_some())
+            .collect();
+        left_out += runs.len() - per_run.len();
         let (mut mean, mut lower, mut upper) = (Vec::new(), Vec::new(), Vec::new());
         for q in 0..nas.budget {
-            let mut at: Vec<f64> =
-                per_run.iter().filter_map(|r| r.get(q).copied().flatten()).map(|v| factor * v).collect();
-            if at.is_empty() {
+            let at: Option<Vec<f64>> =
+                per_run.iter().map(|r| r.get(q).copied().flatten().map(|v| factor * v)).collect();
+            let Some(mut at) = at.filter(|a| !a.is_empty()) else {
                 mean.push(f64::NAN);
                 lower.push(f64::NAN);
                 upper.push(f64::NAN);
                 continue;
-            }
+            };
             let m = at.iter().sum::<f64>() / at.len() as f64;
             mean.push(m);
             match band {
@@ -498,10 +507,16 @@ pub fn regret_plot(view: &BenchView, nas: &NasResult, band: Band) -> RegretPlot 
         Band::Std => "± 1 std",
         Band::Quartiles => "quartiles",
     };
+    let mut band_label =
+        format!("line: mean, band: {band_text} over {run_count} runs of {} queries", nas.budget);
+    if left_out > 0 {
+        band_label
+            .push_str(&format!("; {left_out} runs never queried a measured architecture and are left out"));
+    }
     RegretPlot {
         title: format!("{}: NAS on {}", view.subject(), nas.search.name),
         y_label: format!("regret of {} ({unit})", nas.search.name),
-        band_label: format!("line: mean, band: {band_text} over {run_count} runs of {} queries", nas.budget),
+        band_label,
         series,
         log_y: false,
     }

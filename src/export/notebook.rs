@@ -468,6 +468,11 @@ def box_panel(ax, names, title, xlabel, by_group):
     for patch, colour in zip(boxes["boxes"], colours):
         patch.set_facecolor(colour)
         patch.set_alpha(0.6 if by_group else 0.9)
+    # A box hides how few values it summarises: show each one when there are few.
+    for position, values in zip(positions, data):
+        if len(values) <= 40:
+            xs = position - 0.272 + 0.544 * (np.arange(len(values)) + 0.5) / max(len(values), 1)
+            ax.scatter(xs, values, s=6, color="0.25", alpha=0.6, zorder=3)
     ax.axhline(100 * CHANCE, color="0.35", linestyle="--", linewidth=1.5, zorder=0)
     ax.text(0.1, 100 * CHANCE + 1, f"chance ({100 * CHANCE:.0f}%)", ha="left", va="bottom")
     if by_group:
@@ -586,9 +591,13 @@ else:
     factor = LABELS[search][1]
     fig, ax = plt.subplots(figsize=(11, 7))
     for i, (algorithm, group) in enumerate(runs.groupby("algorithm", sort=False)):
-        # Mean and population standard deviation over the runs that have an incumbent.
-        stats = group.groupby("query")["regret"].agg(["mean", lambda r: r.std(ddof=0)])
-        stats.columns = ["mean", "std"]
+        # Over the runs that end with an incumbent, from the first query where all of them have
+        # one (as nasrob draws it): every point averages the same runs.
+        ended = group.groupby("run")["regret"].transform(lambda r: r.iloc[-1]).notna()
+        group = group[ended]
+        stats = group.groupby("query")["regret"].agg(["mean", lambda r: r.std(ddof=0), "count"])
+        stats.columns = ["mean", "std", "count"]
+        stats = stats[stats["count"] == group["run"].nunique()]
         colour = OKABE_ITO[i % len(OKABE_ITO)]
         lower = np.maximum(stats["mean"] - stats["std"], 0)
         ax.fill_between(stats.index, factor * lower, factor * (stats["mean"] + stats["std"]),

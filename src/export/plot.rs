@@ -327,6 +327,8 @@ impl BoxStats {
 }
 
 const PANEL_HEIGHT: u32 = 470;
+/// Boxes of at most this many values also show the values.
+const FEW_VALUES: usize = 40;
 const GROUP_GAP: f64 = 0.8;
 
 impl Figure for AccuracyBoxes {
@@ -459,6 +461,17 @@ fn draw_box_panel<DB: DrawingBackend>(
                 vec![(c - half, s.median), (c + half, s.median)],
                 TEXT.stroke_width(2),
             )])?;
+            // A box hides how few values it summarises: show each one when there are few,
+            // spread evenly across the box.
+            if s.n <= FEW_VALUES {
+                let n = series.values.len().max(1) as f64;
+                chart.draw_series(series.values.iter().filter(|v| v.is_finite()).enumerate().map(
+                    |(k, v)| {
+                        let x = c - half * 0.8 + 1.6 * half * (k as f64 + 0.5) / n;
+                        Circle::new((x, *v), 2, TEXT.mix(0.6).filled())
+                    },
+                ))?;
+            }
         }
     }
     // Labels under the axis: per box (ByGroup), then the group names, then the axis description.
@@ -719,17 +732,17 @@ impl Figure for RegretPlot {
             || self.series.iter().flat_map(|s| s.upper.iter().chain(&s.lower).chain(&s.mean)).copied();
         let top = values().filter(|v| v.is_finite()).fold(0.0f64, f64::max).max(1e-9) * 1.05;
         let (width, _) = root.dim_in_pixel();
-        root.draw_text(
-            &self.band_label,
-            &anchored(TICK_SIZE, HPos::Center, VPos::Top),
-            (width as i32 / 2, 42),
-        )?;
+        let centre = width as i32 / 2;
+        root.draw_text(&self.title, &anchored(TITLE_SIZE, HPos::Center, VPos::Top), (centre, 10))?;
+        root.draw_text(&self.band_label, &anchored(TICK_SIZE, HPos::Center, VPos::Top), (centre, 42))?;
+        let plot_area = root.margin(70, 0, 0, 0);
+        let root = &plot_area;
         let x_range = 1.0..queries as f64;
         let fx = axis_formatter(1.0, queries as f64);
         if self.log_y {
             let floor = values().filter(|v| *v > 0.0).fold(f64::INFINITY, f64::min);
             let floor = if floor.is_finite() { floor / 2.0 } else { 1e-3 };
-            let mut chart = regret_chart(root, &self.title, x_range, (floor..top).log_scale())?;
+            let mut chart = regret_chart(root, x_range, (floor..top).log_scale())?;
             chart
                 .configure_mesh()
                 .x_desc("queries (architectures evaluated)")
@@ -743,7 +756,7 @@ impl Figure for RegretPlot {
             draw_regret_series(&mut chart, &self.series, floor)?;
             regret_legend(&mut chart)
         } else {
-            let mut chart = regret_chart(root, &self.title, x_range, 0.0..top)?;
+            let mut chart = regret_chart(root, x_range, 0.0..top)?;
             let fy = axis_formatter(0.0, top);
             chart
                 .configure_mesh()
@@ -764,14 +777,12 @@ impl Figure for RegretPlot {
 
 fn regret_chart<'a, DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     root: &'a DrawingArea<DB, Shift>,
-    title: &str,
     x: std::ops::Range<f64>,
     y: impl plotters::coord::ranged1d::AsRangedCoord<CoordDescType = Y, Value = f64>,
 ) -> std::result::Result<Chart<'a, DB, Y>, DrawingAreaErrorKind<DB::ErrorType>> {
     ChartBuilder::on(root)
-        .caption(title, font(TITLE_SIZE))
         .margin(20)
-        .margin_top(10)
+        .margin_top(4)
         .margin_right(30)
         .x_label_area_size(60)
         .y_label_area_size(90)

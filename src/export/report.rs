@@ -464,7 +464,8 @@ fn best_section(view: &BenchView) -> Result<Section> {
     let params = view.metric("params")?;
     let mut table =
         Table::new(&["objective", "index", "architecture", "value (%)", "clean (%)", "params (M)"])
-            .numeric(&[1, 3, 4, 5]);
+            .numeric(&[1, 3, 4, 5])
+            .code(&[2]);
     for name in default_objectives(view) {
         let metric = view.metric(&name)?;
         let Some((index, value)) = best_of(view, &metric) else { continue };
