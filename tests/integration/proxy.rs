@@ -338,9 +338,12 @@ fn python_reference_agrees() {
     zen.save(&zen_weights).unwrap();
     host.save(&inputs_path).unwrap();
     let inputs = host.to_device(Device::Cpu).unwrap();
+    let start = std::time::Instant::now();
     let ours = score_arch(&arch, Dataset::Cifar10, &shape, &Proxy::ALL, &inputs, &config, &[]).unwrap();
+    eprintln!("nasrob: {:.2} s for all proxies", start.elapsed().as_secs_f64());
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/proxy_reference.py");
+    let start = std::time::Instant::now();
     let out = Command::new(&python)
         .arg(script)
         .args(["--weights", weights.to_str().unwrap(), "--zen-weights", zen_weights.to_str().unwrap()])
@@ -348,6 +351,7 @@ fn python_reference_agrees() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    eprintln!("PyTorch reference: {:.2} s", start.elapsed().as_secs_f64());
     let theirs: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let mut report = Vec::new();
     for r in &ours {
@@ -355,7 +359,11 @@ fn python_reference_agrees() {
         let a = r.score.unwrap_or_else(|| panic!("{:?}: {:?}", r.proxy, r.reason));
         let b = theirs[r.proxy.name()].as_f64().unwrap();
         let rel = (a - b).abs() / a.abs().max(b.abs()).max(1e-12);
-        report.push(format!("{:<12} nasrob {a:>16.8e}  pytorch {b:>16.8e}  rel {rel:.1e}", r.proxy.name()));
+        report.push(format!(
+            "{:<12} nasrob {a:>16.8e}  pytorch {b:>16.8e}  rel {rel:.1e}  ({:.3} s)",
+            r.proxy.name(),
+            r.seconds
+        ));
         assert!(rel <= 1e-4, "{}: nasrob {a} vs PyTorch {b}\n{}", r.proxy.name(), report.join("\n"));
     }
     eprintln!("{}", report.join("\n"));
