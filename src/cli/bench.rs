@@ -6,6 +6,10 @@ use clap::{Args, Subcommand};
 use polars::prelude::*;
 
 use nasrob::dataset::Dataset;
+use nasrob::query::analysis::{RowSet, select_metrics};
+use nasrob::query::bench::{time_nas, time_tau_matrix};
+use nasrob::query::nas::{Algorithm, MetricColumn, TableOracle};
+use nasrob::query::tau::ColumnRef;
 use nasrob::query::{Lookup, MetricId};
 use nasrob::store::Bench;
 use nasrob::store::read::polars_error;
@@ -25,6 +29,44 @@ pub enum BenchCommand {
     /// second in parallel, against NAS-Bench-Suite-Zero's published cost and a PyTorch run.
     #[cfg(feature = "torch")]
     Proxy(super::proxy::BenchProxyArgs),
+    /// The analytics on a benchmark: seeded runs of every tabular NAS algorithm, and the Kendall
+    /// tau matrix of clean accuracy against every attack x eps and corruption x severity, with the
+    /// Python (numpy/scipy) equivalent on the same data for the ratio.
+    Analysis(AnalysisBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AnalysisBenchArgs {
+    /// Benchmark folder (e.g. the Jung et al. data imported with `nasrob import jung2023`).
+    #[arg(long)]
+    bench: PathBuf,
+    /// Dataset.
+    #[arg(long, default_value = "cifar10")]
+    dataset: String,
+    /// Search objective of the NAS runs and x of the tau matrix.
+    #[arg(long, default_value = "clean")]
+    objective: String,
+    /// Runs per algorithm.
+    #[arg(long, default_value_t = 100)]
+    runs: usize,
+    /// Queries per run.
+    #[arg(long, default_value_t = 200)]
+    budget: usize,
+    /// Timed repeats of each measurement (the fastest counts; BANANAS runs once).
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Python with numpy and scipy: also times bench/analysis_reference.py on the same data.
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// The reference script.
+    #[arg(long, default_value = "bench/analysis_reference.py")]
+    reference: PathBuf,
+    /// The data the reference script reads: the Jung et al. folder the benchmark was imported from.
+    #[arg(long)]
+    reference_data: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -53,7 +95,151 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Attack(args) => super::attack::bench(args),
         #[cfg(feature = "torch")]
         BenchCommand::Proxy(args) => super::proxy::bench(args),
+        BenchCommand::Analysis(args) => analysis(args),
     }
+}
+
+fn analysis(args: AnalysisBenchArgs) -> Result<()> {
+    let lookup = Lookup::open(&args.bench, args.dataset.parse()?)?;
+    let objective = lookup.resolve(&args.objective)?;
+    let reference = match &args.python {
+        Some(python) => {
+            let data = args.reference_data.as_ref().ok_or_else(|| {
+                Error::input("--python needs --reference-data: the folder the benchmark was imported from")
+            })?;
+            Some(python_analysis(
+                python,
+                &args.reference,
+                data,
+                &args.dataset,
+                args.runs,
+                args.budget,
+                args.repeats,
+            )?)
+        }
+        None => None,
+    };
+    let oracle = TableOracle::new(
+        MetricColumn { name: args.objective.clone(), values: lookup.column_by_id(objective).to_vec() },
+        Vec::new(),
+    )?;
+    let mut nas = Vec::new();
+    for name in Algorithm::NAMES {
+        let repeats = if name == "bananas" { 1 } else { args.repeats };
+        nas.push(time_nas(&name.parse()?, &oracle, args.budget, args.runs, 0, repeats)?);
+    }
+    let rows = RowSet::Unique.indices();
+    let restrict = |id: MetricId| -> Vec<Option<f64>> { rows.iter().map(|&i| lookup.get(id, i)).collect() };
+    let ys = select_metrics(&lookup, &["adversarial/*".to_string(), "corruption/*".to_string()])?;
+    let x_column = restrict(objective);
+    let y_columns: Vec<(String, Vec<Option<f64>>)> =
+        ys.iter().map(|&id| (lookup.info(id).qualified(), restrict(id))).collect();
+    let y_refs: Vec<ColumnRef<'_>> =
+        y_columns.iter().map(|(n, v)| ColumnRef { name: n, values: v }).collect();
+    let tau =
+        time_tau_matrix(&[ColumnRef { name: &args.objective, values: &x_column }], &y_refs, args.repeats)?;
+    let threads = rayon::current_num_threads();
+    let reference_nas = |algorithm: &str| -> Option<f64> {
+        reference.as_ref()?.pointer("/nas/algorithms")?.as_array()?.iter().find_map(|a| {
+            (a.get("algorithm")?.as_str()? == algorithm).then(|| a.get("seconds")?.as_f64()).flatten()
+        })
+    };
+    let reference_tau = reference.as_ref().and_then(|r| pointer_f64(r, "/tau_matrix/all_three_seconds"));
+    let seconds_and_ratio = |ours: f64, theirs: Option<f64>| -> [Cell; 2] {
+        [
+            theirs.map_or(Cell::Null, |v| Cell::Float(round(v, 4))),
+            theirs.map_or(Cell::Null, |v| Cell::Float(round(v / ours, 1))),
+        ]
+    };
+    if args.json {
+        return print_json(&serde_json::json!({
+            "bench": args.bench,
+            "dataset": lookup.dataset().name(),
+            "objective": args.objective,
+            "threads": threads,
+            "nas": nas,
+            "tau_matrix": tau,
+            "reference": reference,
+        }));
+    }
+    println!(
+        "{}: objective {}, {} runs x {} queries per algorithm, {threads} threads; tau matrix {} x {} columns over {} representatives",
+        lookup.dataset(),
+        args.objective,
+        args.runs,
+        args.budget,
+        tau.x_columns,
+        tau.y_columns,
+        tau.rows
+    );
+    let mut table = Table::new(&["measure", "nasrob s", "reference s", "ratio"]);
+    for t in &nas {
+        let mut row =
+            vec![Cell::Str(format!("{} runs of {}", t.runs, t.algorithm)), Cell::Float(round(t.seconds, 4))];
+        row.extend(seconds_and_ratio(t.seconds, reference_nas(&t.algorithm)));
+        table.push(row);
+    }
+    let mut row = vec![
+        Cell::Str(format!("tau matrix ({} pairs; tau, rho and r)", tau.y_columns)),
+        Cell::Float(round(tau.seconds, 4)),
+    ];
+    row.extend(seconds_and_ratio(tau.seconds, reference_tau));
+    table.push(row);
+    table.print_text(usize::MAX)?;
+    if reference.is_some() {
+        println!(
+            "reference: {} (scipy.stats.kendalltau for the tau matrix, numpy for the NAS runs)",
+            args.reference.display()
+        );
+    }
+    Ok(())
+}
+
+fn pointer_f64(doc: &serde_json::Value, pointer: &str) -> Option<f64> {
+    doc.pointer(pointer).and_then(serde_json::Value::as_f64)
+}
+
+/// Runs the Python reference and returns its JSON report.
+fn python_analysis(
+    python: &std::path::Path,
+    script: &std::path::Path,
+    data: &std::path::Path,
+    dataset: &str,
+    runs: usize,
+    budget: usize,
+    repeats: usize,
+) -> Result<serde_json::Value> {
+    if !script.is_file() {
+        return Err(Error::input_file(
+            script,
+            "the reference script is missing; run from the repository root or pass --reference",
+        ));
+    }
+    let output = std::process::Command::new(python)
+        .arg(script)
+        .arg("--data")
+        .arg(data)
+        .args(["--dataset", dataset])
+        .args([
+            "--runs",
+            &runs.to_string(),
+            "--budget",
+            &budget.to_string(),
+            "--repeats",
+            &repeats.to_string(),
+        ])
+        .output()
+        .map_err(|e| Error::input(format!("cannot run {}: {e}", python.display())))?;
+    if !output.status.success() {
+        return Err(Error::input(format!(
+            "{} {} failed: {}",
+            python.display(),
+            script.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    serde_json::from_slice(&output.stdout)
+        .map_err(|e| Error::input(format!("{} printed no JSON report: {e}", script.display())))
 }
 
 /// A small xorshift generator: the timing loop must not be dominated by the random numbers.

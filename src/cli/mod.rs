@@ -1,5 +1,6 @@
 //! Command definitions (clap derive) and dispatch. Each sub-module handles one command group.
 
+mod analysis;
 #[cfg(feature = "torch")]
 mod attack;
 mod bench;
@@ -58,8 +59,15 @@ enum Command {
     /// Query a benchmark: look up an architecture, run SQL over the tables, list metrics.
     #[command(subcommand)]
     Query(query::QueryCommand),
-    /// Measure what nasrob costs: `bench query` (lookups and scans of a benchmark folder) and,
-    /// with libtorch, `bench attack` (the attack protocol on one network).
+    /// Tabular NAS on a benchmark (random search, regularized evolution, local search, BANANAS):
+    /// many seeded runs, a table of final incumbents against the optimum, trajectories as Parquet.
+    Nas(analysis::NasArgs),
+    /// Kendall tau-b, Spearman and Pearson correlations between metrics of a benchmark (clean vs
+    /// every attack x eps and corruption x severity by default), as a table, CSV, JSON or Parquet.
+    Tau(analysis::TauArgs),
+    /// Measure what nasrob costs: `bench query` (lookups and scans of a benchmark folder),
+    /// `bench analysis` (NAS runs and tau matrices) and, with libtorch, `bench attack` and
+    /// `bench proxy`.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
     /// The sweep, nasrob's main job: build a robustness benchmark over many architectures,
@@ -96,6 +104,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Proxy(cmd) => proxy::run(cmd),
         Command::Import(cmd) => import::run(cmd),
         Command::Query(cmd) => query::run(cmd),
+        Command::Nas(args) => analysis::nas(args),
+        Command::Tau(args) => analysis::tau(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Sweep(cmd) => sweep::run(cmd),
         Command::Corrupt(args) => corrupt::run(args),

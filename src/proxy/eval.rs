@@ -8,36 +8,9 @@ use crate::dataset::Dataset;
 use crate::query::lookup::canonical_name;
 use crate::query::tau::{ColumnRef, correlation_matrix};
 use crate::query::{Lookup, MetricFamily, MetricId};
-use crate::space::{NUM_ARCHS, SearchSpace};
 use crate::{Error, Result};
 
-/// Which architectures the correlations run over.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RowSet {
-    /// One per isomorphism class (its representative), 6,466 at most: isomorphic architectures
-    /// compute the same function, so counting each once keeps large classes from weighing more.
-    Unique,
-    /// All 15,625 indices, each with its own value or its class's.
-    All,
-}
-
-impl RowSet {
-    pub fn parse(spec: &str) -> Result<RowSet> {
-        match spec.trim() {
-            "unique" => Ok(RowSet::Unique),
-            "all" => Ok(RowSet::All),
-            other => Err(Error::input(format!("unknown row set '{other}': expected unique or all"))),
-        }
-    }
-
-    fn indices(self) -> Vec<usize> {
-        match self {
-            RowSet::Unique => SearchSpace::nb201().representatives(),
-            RowSet::All => (0..NUM_ARCHS).collect(),
-        }
-    }
-}
+pub use crate::query::analysis::RowSet;
 
 /// What to correlate.
 #[derive(Clone, Debug)]

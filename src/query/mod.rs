@@ -1,8 +1,10 @@
 //! Querying a benchmark: the in-memory [`lookup`] index for NAS code and the `query` commands;
 //! correlation analysis ([`tau`]); tabular NAS ([`nas`], with the [`mlp`] predictor BANANAS
-//! uses); multi-objective analysis ([`pareto`]); and their timings ([`bench`]). SQL over the
+//! uses); multi-objective analysis ([`pareto`]); objectives, NAS tables and metric selections
+//! over a benchmark ([`analysis`], behind `nasrob nas` and `nasrob tau`); and their timings ([`bench`]). SQL over the
 //! tables lives in [`crate::store::sql`].
 
+pub mod analysis;
 pub mod bench;
 pub mod error;
 pub mod lookup;

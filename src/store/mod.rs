@@ -13,7 +13,7 @@ mod tables;
 mod write;
 
 pub use read::{Bench, check_file};
-pub use schema::{Column, ColumnType, SCHEMA_VERSION, TABLES, TableSchema};
+pub use schema::{ANALYSIS_OUTPUTS, Column, ColumnType, SCHEMA_VERSION, TABLES, TableSchema};
 pub use tables::{architecture_rows, cost_rows};
 pub use write::{
     BenchDir, META_CONFIG_HASH, META_SCHEMA_VERSION, META_TABLE, META_TOOL_VERSION, PartWriter, Rows, Value,

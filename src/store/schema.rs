@@ -445,6 +445,79 @@ pub const TABLES: [&TableSchema; 9] = [
     &PROVENANCE,
 ];
 
+/// The files the analyses write (`nasrob nas --out`, `nasrob tau --parquet`): documented like
+/// the benchmark's tables, but not part of a benchmark folder.
+pub const NAS_TRAJECTORIES: TableSchema = TableSchema {
+    name: "nas_trajectories",
+    description: "Output of `nasrob nas --out`: one row per query of every seeded tabular NAS run, with the incumbent after it. Report metrics of an incumbent are the benchmark's values at incumbent_index.",
+    columns: &[
+        DATASET,
+        col(
+            "objective",
+            Utf8,
+            false,
+            "",
+            "the search objective as given (a metric or a weighted sum of metrics)",
+        ),
+        col("constraints", Utf8, true, "", "the constraints, joined with ' and '; NULL when there are none"),
+        col("algorithm", Utf8, false, "", "rs, re, ls or bananas"),
+        col("base_seed", Int64, false, "", "base seed of the set of runs"),
+        col("run", Int32, false, "", "run number; run r of base seed s draws from ChaCha8 stream r of key s"),
+        col("query", Int32, false, "", "1-based position of the query in the run"),
+        col("queried_index", Int32, false, "", "NB201 index of the architecture proposed"),
+        col(
+            "value",
+            Float64,
+            true,
+            "",
+            "objective value of the queried architecture; NULL when missing or infeasible",
+        ),
+        col(
+            "incumbent_index",
+            Int32,
+            true,
+            "",
+            "NB201 index of the best architecture so far; NULL before the first valued query",
+        ),
+        col("incumbent_value", Float64, true, "", "objective value of the incumbent"),
+    ],
+};
+
+pub const CORRELATIONS: TableSchema = TableSchema {
+    name: "correlations",
+    description: "Output of `nasrob tau --parquet`: rank and linear correlation of one pair of metric columns over architectures.",
+    columns: &[
+        col(
+            "x",
+            Utf8,
+            false,
+            "",
+            "first metric (dataset-qualified in cross-dataset mode, e.g. cifar10:clean)",
+        ),
+        col("y", Utf8, false, "", "second metric"),
+        col(
+            "rows",
+            Utf8,
+            false,
+            "",
+            "unique (one architecture per isomorphism class) or all (15,625 indices)",
+        ),
+        col("n", Int64, false, "architectures", "architectures where both metrics have a value"),
+        col(
+            "kendall_tau_b",
+            Float64,
+            true,
+            "",
+            "Kendall's tau-b (scipy.stats.kendalltau's default); NULL when undefined",
+        ),
+        col("spearman", Float64, true, "", "Spearman's rho; NULL when undefined"),
+        col("pearson", Float64, true, "", "Pearson's r; NULL when undefined"),
+    ],
+};
+
+/// The analysis outputs, documented in `schemas/` beside the tables.
+pub const ANALYSIS_OUTPUTS: [&TableSchema; 2] = [&NAS_TRAJECTORIES, &CORRELATIONS];
+
 pub fn table(name: &str) -> Option<&'static TableSchema> {
     TABLES.iter().copied().find(|t| t.name == name)
 }

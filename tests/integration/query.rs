@@ -446,3 +446,137 @@ fn parquet_opens_unchanged_in_python() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(text.trim(), format!("{} evaluations {} 0.336", 6466 * 108, nasrob::store::SCHEMA_VERSION));
 }
+
+// ---- nas and tau ---------------------------------------------------------------------------------
+
+#[test]
+fn cli_tau_equals_the_library_over_representatives() {
+    let Some(bench) = full_bench() else { return };
+    let out = nasrob(&[
+        "tau",
+        "--bench",
+        s(bench),
+        "--dataset",
+        "cifar10",
+        "--x",
+        "jung2023:clean",
+        "--y",
+        "fgsm@*",
+        "--y",
+        "pgd@1",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let cells = doc["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 12, "11 FGSM radii and pgd@1");
+    let lookup = Lookup::open(bench, Dataset::Cifar10).unwrap();
+    let reps = SearchSpace::nb201().representatives();
+    let column = |metric: &str| -> Vec<f64> {
+        reps.iter().map(|&i| lookup.lookup(i, metric).unwrap().unwrap()).collect()
+    };
+    let clean = column("jung2023:clean");
+    for cell in cells {
+        let y = cell["y"].as_str().unwrap();
+        let expected = nasrob::query::tau::kendall_tau_b(&clean, &column(y)).unwrap().unwrap();
+        assert_eq!(cell["n"], NUM_UNIQUE as u64, "{y}");
+        assert!((cell["kendall_tau_b"].as_f64().unwrap() - expected).abs() < 1e-12, "{y}");
+    }
+}
+
+#[test]
+fn cli_nas_table_and_trajectories() {
+    let Some(bench) = full_bench() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("runs.parquet");
+    let out = nasrob(&[
+        "nas",
+        "--bench",
+        s(bench),
+        "--dataset",
+        "cifar10",
+        "--algo",
+        "all",
+        "--objective",
+        "fgsm@1",
+        "--constraint",
+        "params<=1.0",
+        "--budget",
+        "20",
+        "--runs",
+        "3",
+        "--report",
+        "jung2023:clean,pgd@1",
+        "--out",
+        s(&out_file),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let rows = doc["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows.iter().map(|r| r["algorithm"].as_str().unwrap()).collect();
+    assert_eq!(names, ["rs", "re", "ls", "bananas"]);
+    let optimum = doc["optimum"]["objective"].as_f64().unwrap();
+    let lookup = Lookup::open(bench, Dataset::Cifar10).unwrap();
+    let feasible_best = (0..NUM_ARCHS)
+        .filter(|&i| lookup.lookup(i, "params").unwrap().unwrap() <= 1.0)
+        .filter_map(|i| lookup.lookup(i, "fgsm@1").unwrap())
+        .fold(f64::MIN, f64::max);
+    assert_eq!(optimum, feasible_best);
+    for row in rows {
+        assert!(row["search"]["mean"].as_f64().unwrap() <= optimum, "{row}");
+    }
+    let note = doc["split_note"].as_str().unwrap();
+    assert!(note.contains("valid:clean"), "the objective and the reports share a split: {note}");
+
+    use polars::prelude::SerReader;
+    let df = polars::prelude::ParquetReader::new(std::fs::File::open(&out_file).unwrap()).finish().unwrap();
+    assert_eq!(df.height(), 4 * 3 * 20);
+    let algorithm = df.column("algorithm").unwrap().str().unwrap().clone();
+    let run = df.column("run").unwrap().i32().unwrap().clone();
+    let value = df.column("incumbent_value").unwrap().f64().unwrap().clone();
+    let index = df.column("incumbent_index").unwrap().i32().unwrap().clone();
+    for r in 1..df.height() {
+        let same_run = algorithm.get(r) == algorithm.get(r - 1) && run.get(r) == run.get(r - 1);
+        if same_run && value.get(r - 1).is_some() {
+            assert!(value.get(r).unwrap() >= value.get(r - 1).unwrap(), "incumbents never get worse");
+        }
+        if let Some(i) = index.get(r) {
+            let i = i as usize;
+            assert!(
+                lookup.lookup(i, "params").unwrap().unwrap() <= 1.0,
+                "an incumbent breaks the constraint"
+            );
+            assert_eq!(value.get(r), lookup.lookup(i, "fgsm@1").unwrap());
+        }
+    }
+}
+
+#[test]
+fn cli_nas_and_tau_errors_exit_2() {
+    let Some(bench) = full_bench() else { return };
+    let nas = |args: &[&str]| {
+        let mut all = vec!["nas", "--bench", s(bench), "--runs", "2", "--report", "pgd@1"];
+        all.extend_from_slice(args);
+        nasrob(&all)
+    };
+    assert_bad_input(&nas(&["--objective", "pgd@16"]), "unknown metric 'pgd@16'");
+    assert_bad_input(&nas(&["--objective", "fgsm@1", "--budget", "0"]), "budget must be at least 1");
+    assert_bad_input(&nas(&["--objective", "fgsm@1", "--algo", "hill"]), "unknown algorithm 'hill'");
+    assert_bad_input(&nas(&["--objective", "0.5*fgsm@1 +"]), "malformed objective");
+    assert_bad_input(
+        &nas(&["--objective", "fgsm@1", "--constraint", "params<=0.001"]),
+        "meets the constraints",
+    );
+    assert_bad_input(&nas(&["--objective", "fgsm@1", "--constraint", "params=1"]), "malformed constraint");
+    assert_bad_input(&nas(&["--objective", "fgsm@1", "--dataset", "fashion-mini"]), "not in the benchmark");
+    let tau = |args: &[&str]| {
+        let mut all = vec!["tau", "--bench", s(bench), "--x", "jung2023:clean"];
+        all.extend_from_slice(args);
+        nasrob(&all)
+    };
+    assert_bad_input(&tau(&["--y", "nosuch@*"]), "'nosuch@*' selects no metric");
+    assert_bad_input(&tau(&["--y", "attacks/*"]), "unknown metric family 'attacks'");
+    assert_bad_input(&tau(&["--y", "pgd@1", "--dataset", "fashion-mini"]), "not in the benchmark");
+    assert_bad_input(&tau(&["--y", "pgd@1", "--rows", "some"]), "unknown row set 'some'");
+}
