@@ -289,7 +289,7 @@ fn configuration(resolved: &Resolved, weights_sha: &str, split: &str, n_images: 
 }
 
 /// Appends all parts or none: a failure removes the parts already written.
-fn append_all(bench: &BenchDir, part: &str, tables: &[&Rows], config_hash: &str) -> Result<()> {
+pub(super) fn append_all(bench: &BenchDir, part: &str, tables: &[&Rows], config_hash: &str) -> Result<()> {
     let mut written: Vec<PathBuf> = Vec::new();
     for rows in tables {
         match bench.append(part, rows, Some(config_hash)) {

@@ -2,7 +2,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use nasrob::corrupt::{Corruption, FrostTextures, Image, export_cifar_c, read_npy_u8, write_preview_png};
+use nasrob::corrupt::{
+    Corruption, FrostTextures, Image, benchmark, export_cifar_c, read_npy_u8, write_preview_png,
+};
 use nasrob::data::{default_data_dir, load_split};
 use nasrob::dataset::Dataset;
 use nasrob::{Error, Result};
@@ -42,8 +44,9 @@ pub struct CorruptArgs {
     data_dir: Option<PathBuf>,
 }
 
-fn parse_corruptions(spec: &str) -> Result<Vec<Corruption>> {
-    match spec {
+/// Parses `all`, `extended` or a comma-separated list of corruption names.
+pub(super) fn parse_corruptions(spec: &str) -> Result<Vec<Corruption>> {
+    match spec.trim() {
         "all" => Ok(Corruption::STANDARD_15.to_vec()),
         "extended" => Ok(Corruption::ALL.to_vec()),
         list => list.split(',').map(|n| n.trim().parse::<Corruption>().map_err(Error::from)).collect(),
@@ -122,4 +125,134 @@ pub fn run(args: CorruptArgs) -> Result<()> {
         out.display()
     );
     Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct BenchCorruptArgs {
+    /// Images corrupted at each of the 5 severities.
+    #[arg(long, default_value_t = 10_000)]
+    n_images: usize,
+    /// Source of the images, cycled to --n-images: fashion-mini (the embedded test images, padded
+    /// to 32x32 and replicated to RGB, as CIFAR-10-sized input) or a dataset's test split
+    /// (cifar10, cifar100, ImageNet16-120).
+    #[arg(long, default_value = "fashion-mini")]
+    dataset: String,
+    /// Corruption names (comma-separated), `all` (the 15 of CIFAR-10-C) or `extended` (all 19).
+    #[arg(long, default_value = "all")]
+    corruptions: String,
+    /// Seed of the corrupted dataset.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Data folder [default: $NASROB_DATA_DIR or ~/.cache/nasrob/data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Pads an HWC image with zeros to `size` x `size` (centred) and replicates gray to RGB.
+fn to_rgb_32(image: &Image, size: usize) -> Result<Image> {
+    let (h, w, c) = (image.height(), image.width(), image.channels());
+    if h > size || w > size {
+        return Ok(image.clone());
+    }
+    let (top, left) = ((size - h) / 2, (size - w) / 2);
+    let mut data = vec![0u8; size * size * 3];
+    for y in 0..h {
+        for x in 0..w {
+            for k in 0..3 {
+                data[((y + top) * size + x + left) * 3 + k] = image.data()[(y * w + x) * c + k.min(c - 1)];
+            }
+        }
+    }
+    Ok(Image::new(size, size, 3, data)?)
+}
+
+pub fn bench(args: BenchCorruptArgs) -> Result<()> {
+    let corruptions = parse_corruptions(&args.corruptions)?;
+    if args.n_images == 0 {
+        return Err(Error::input("--n-images must be at least 1"));
+    }
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    let dataset: Dataset = args.dataset.parse()?;
+    let test = load_split(dataset, &data_dir)?.test.1;
+    let mut source = Vec::with_capacity(test.len());
+    for i in 0..test.len() {
+        let image = Image::new(test.height, test.width, test.channels, test.image_hwc(i))?;
+        source.push(if dataset == Dataset::FashionMini { to_rgb_32(&image, 32)? } else { image });
+    }
+    if source.is_empty() {
+        return Err(Error::input(format!("{dataset} has no test images")));
+    }
+    let images: Vec<Image> = (0..args.n_images).map(|i| source[i % source.len()].clone()).collect();
+    let textures = if corruptions.contains(&Corruption::Frost) {
+        FrostTextures::load(&data_dir.join("frost"))?
+    } else {
+        FrostTextures::none()
+    };
+    let start = std::time::Instant::now();
+    let cpu_start = cpu_seconds();
+    let rows = benchmark(&images, &corruptions, args.seed, &textures)?;
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds().zip(cpu_start).map(|(end, begin)| end - begin);
+    let threads = rayon::current_num_threads();
+    let (h, w, c) = (images[0].height(), images[0].width(), images[0].channels());
+    if args.json {
+        let list: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "corruption": r.corruption.name(),
+                    "images": r.images,
+                    "seconds": r.seconds,
+                    "images_per_second": r.images_per_second,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "dataset": dataset.name(),
+                "image_shape": [h, w, c],
+                "n_images": args.n_images,
+                "severities": 5,
+                "threads": threads,
+                "wall_seconds": wall,
+                "cpu_seconds": cpu,
+                "corruptions": list,
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "{} images of {h}x{w}x{c} from {dataset} x {} corruptions x 5 severities on {threads} threads",
+        args.n_images,
+        corruptions.len()
+    );
+    println!("{:<18} {:>10} {:>9} {:>10}", "corruption", "images", "seconds", "images/s");
+    for r in &rows {
+        println!(
+            "{:<18} {:>10} {:>9.2} {:>10.0}",
+            r.corruption.name(),
+            r.images,
+            r.seconds,
+            r.images_per_second
+        );
+    }
+    let total: usize = rows.iter().map(|r| r.images).sum();
+    println!(
+        "all: {total} corrupted images in {wall:.1} s wall{}",
+        cpu.map_or(String::new(), |c| format!(" ({c:.1} s CPU)"))
+    );
+    Ok(())
+}
+
+/// CPU time of this process (user + system) from /proc/self/stat; Linux only.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }

@@ -5,6 +5,8 @@ mod analysis;
 mod attack;
 mod bench;
 mod corrupt;
+#[cfg(feature = "torch")]
+mod corrupt_eval;
 mod data;
 mod doctor;
 mod export;
@@ -77,6 +79,10 @@ enum Command {
     /// Generate CIFAR-10-C style corruptions of a dataset's test images: the standard .npy
     /// layout RobustBench reads, or a preview grid of one image (--preview).
     Corrupt(corrupt::CorruptArgs),
+    /// Evaluate a trained network on corrupted test images generated on the fly (every
+    /// corruption x severity): accuracy, confidence and confusion as `evaluations` rows.
+    #[cfg(feature = "torch")]
+    CorruptEval(corrupt_eval::CorruptEvalArgs),
     /// Show the build: nasrob version, features, libtorch version, CUDA availability and devices.
     Doctor(doctor::DoctorArgs),
     /// Draw a figure of a benchmark (PNG or SVG): accuracy-box, tau-heatmap, scatter,
@@ -109,6 +115,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Sweep(cmd) => sweep::run(cmd),
         Command::Corrupt(args) => corrupt::run(args),
+        #[cfg(feature = "torch")]
+        Command::CorruptEval(args) => corrupt_eval::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Plot(cmd) => plot::run(cmd),
         Command::Export(cmd) => export::run(cmd),

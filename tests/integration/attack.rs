@@ -353,3 +353,120 @@ fn bad_input_is_exit_code_2() {
     let err = evaluate(&f, &x, &y, &targeted, &SUBJECT, Device::Cpu, &mut |_: Progress| {}).unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");
 }
+
+/// Weights of an untrained reduced network (C=4, N=1) of `index` for the embedded dataset.
+fn fashion_weights(dir: &std::path::Path, index: usize) -> std::path::PathBuf {
+    let arch = SearchSpace::nb201().arch(index).unwrap();
+    let shape = NetworkShape::reduced(Dataset::FashionMini, 4, 1);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _net = TinyNetwork::new(&vs.root(), &arch, &shape, Dataset::FashionMini).unwrap();
+    let meta = nasrob::model::WeightsMeta {
+        arch: arch.to_nb201_string(),
+        dataset: "fashion-mini".into(),
+        channels: 4,
+        cells_per_stage: 1,
+    };
+    let path = dir.join(format!("w{index}.safetensors"));
+    nasrob::model::save_weights(&vs, &path, &meta).unwrap();
+    path
+}
+
+/// Files under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries
+        .flatten()
+        .flat_map(|e| if e.path().is_dir() { files_under(&e.path()) } else { vec![e.path()] })
+        .collect()
+}
+
+#[test]
+fn cli_bad_input_exits_2_and_writes_nothing() {
+    use crate::common::{assert_bad_input, nasrob};
+    let dir = tempfile::tempdir().unwrap();
+    let weights = fashion_weights(dir.path(), 9930);
+    let w = weights.to_str().unwrap();
+    let out = dir.path().join("bench");
+    let o = out.to_str().unwrap();
+    let attack = |args: &[&str]| {
+        let mut all = vec!["attack", "--weights", w, "--out", o, "--device", "cpu"];
+        all.extend_from_slice(args);
+        nasrob(&all)
+    };
+    assert_bad_input(&attack(&["--arch", "1462"]), "weights");
+    assert_bad_input(&attack(&["--dataset", "cifar10"]), "weights");
+    assert_bad_input(&attack(&["--eps", "pgd=-1"]), "eps");
+    assert_bad_input(&attack(&["--attacks", "fgsm,deepfool"]), "deepfool");
+    assert_bad_input(&attack(&["--n-images", "0"]), "empty");
+    let corrupt = |args: &[&str]| {
+        let mut all = vec!["corrupt-eval", "--weights", w, "--out", o, "--device", "cpu", "--n-images", "8"];
+        all.extend_from_slice(args);
+        nasrob(&all)
+    };
+    assert_bad_input(&corrupt(&["--corruptions", "smoke"]), "unknown corruption `smoke`");
+    assert_bad_input(
+        &corrupt(&["--corruptions", "fog", "--severities", "0-5"]),
+        "severity 0 is outside 1..5",
+    );
+    assert_bad_input(&corrupt(&["--corruptions", "fog", "--severities", "6"]), "severity 6 is outside 1..5");
+    let empty = dir.path().join("no-data");
+    std::fs::create_dir_all(&empty).unwrap();
+    let missing_frost = corrupt(&["--corruptions", "frost", "--data-dir", empty.to_str().unwrap()]);
+    assert_bad_input(&missing_frost, "nasrob data fetch frost-textures");
+    assert!(files_under(&out).is_empty(), "partial output: {:?}", files_under(&out));
+}
+
+#[test]
+fn cli_corrupt_eval_writes_corruption_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = fashion_weights(dir.path(), 9930);
+    let out = dir.path().join("bench");
+    let run = crate::common::nasrob(&[
+        "corrupt-eval",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--n-images",
+        "16",
+        "--corruptions",
+        "brightness,jpeg_compression",
+        "--severities",
+        "2-3",
+        "--json",
+    ]);
+    assert!(run.status.success(), "{}", crate::common::stderr(&run));
+    let doc: serde_json::Value = serde_json::from_str(&crate::common::stdout(&run)).unwrap();
+    let measurements = doc["measurements"].as_array().unwrap();
+    let keys: Vec<(String, u64)> = measurements
+        .iter()
+        .map(|m| (m["corruption"].as_str().unwrap().to_string(), m["severity"].as_u64().unwrap()))
+        .collect();
+    let expected: Vec<(String, u64)> =
+        ["brightness", "jpeg_compression"].iter().flat_map(|c| [2, 3].map(|s| (c.to_string(), s))).collect();
+    assert_eq!(keys, expected);
+    let lookup = nasrob::query::Lookup::open(&out, Dataset::FashionMini).unwrap();
+    for m in measurements {
+        let name = format!("{}@{}", m["corruption"].as_str().unwrap(), m["severity"]);
+        assert_eq!(lookup.lookup(9930, &name).unwrap(), m["accuracy"].as_f64(), "{name}");
+        assert_eq!(m["n_images"], 16);
+    }
+    let again = crate::common::nasrob(&[
+        "corrupt-eval",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--n-images",
+        "16",
+        "--corruptions",
+        "brightness,jpeg_compression",
+        "--severities",
+        "2-3",
+    ]);
+    crate::common::assert_bad_input(&again, "already exists");
+}

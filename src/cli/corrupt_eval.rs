@@ -1,0 +1,270 @@
+//! `nasrob corrupt-eval`: a trained network on corrupted test images, generated on the fly.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use tch::nn::VarStore;
+
+use nasrob::attack::EvalMode;
+use nasrob::attack::protocol::Subject;
+use nasrob::attack::rows::{self, RowContext, SOURCE};
+use nasrob::corrupt::evaluate::{CorruptionPlan, evaluate_corruptions};
+use nasrob::corrupt::{Corruption, FrostTextures};
+use nasrob::data::{default_data_dir, load_split};
+use nasrob::dataset::Dataset;
+use nasrob::model::{TinyNetwork, WeightsMeta, load_weights, parse_device, read_weights_meta};
+use nasrob::space::{NetworkShape, SearchSpace};
+use nasrob::store::BenchDir;
+use nasrob::store::provenance::{Provenance, sha256_hex};
+use nasrob::{Error, Result};
+
+use super::attack::append_all;
+use super::corrupt::parse_corruptions;
+
+/// Accuracy, confidence and confusion of a trained network on every corruption and severity of
+/// the test split, each corrupted image generated on the fly (the CIFAR-10-C generator), written
+/// as `evaluations` rows of kind `corruption` with their `confusion` and `sample_outcomes` rows.
+#[derive(Args, Debug)]
+pub struct CorruptEvalArgs {
+    /// Weights (safetensors) written by `nasrob train`.
+    #[arg(long)]
+    weights: PathBuf,
+    /// Architecture: an NB201 index or arch string [default: the one the weights file names].
+    #[arg(long, allow_hyphen_values = true)]
+    arch: Option<String>,
+    /// cifar10-valid, cifar10, cifar100, ImageNet16-120 or fashion-mini [default: the weights file's].
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Network width C [default: the weights file's, else 16].
+    #[arg(long)]
+    channels: Option<usize>,
+    /// Cells per stage N [default: the weights file's, else 5].
+    #[arg(long)]
+    cells: Option<usize>,
+    /// Training seed of the network, recorded with the rows.
+    #[arg(long)]
+    training_seed: Option<i64>,
+    /// Training schedule length in epochs, recorded with the rows.
+    #[arg(long)]
+    hp: Option<i64>,
+    /// Corruption names (comma-separated), `all` (the 15 of CIFAR-10-C) or `extended` (all 19).
+    #[arg(long, default_value = "all")]
+    corruptions: String,
+    /// Severities: a range (1-5), a list (1,3,5) or one (3); each in 1..5.
+    #[arg(long, default_value = "1-5")]
+    severities: String,
+    /// Seed of the corrupted dataset: image i under (corruption, severity) depends on it and i only.
+    #[arg(long, default_value_t = 0)]
+    corruption_seed: u64,
+    /// Evaluate the first N test images [default: all].
+    #[arg(long)]
+    n_images: Option<usize>,
+    /// Images per forward batch.
+    #[arg(long, default_value_t = 500)]
+    batch_size: usize,
+    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Data folder (datasets and frost textures) [default: $NASROB_DATA_DIR or ~/.cache/nasrob/data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Benchmark folder: evaluations, confusion, sample_outcomes and provenance parts are added.
+    #[arg(long)]
+    out: PathBuf,
+    /// Print the measurements as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Parses `1-5`, `1,3,5` or `3`, each severity in 1..5.
+fn parse_severities(spec: &str) -> Result<Vec<u8>> {
+    let bad = |why: String| {
+        Error::input(format!("--severities '{spec}': {why}; severities are 1..5, e.g. 1-5 or 1,3,5"))
+    };
+    let number = |text: &str| -> Result<u8> {
+        let value: u8 =
+            text.trim().parse().map_err(|_| bad(format!("'{}' is not a severity", text.trim())))?;
+        if (1..=5).contains(&value) {
+            Ok(value)
+        } else {
+            Err(bad(format!("severity {value} is outside 1..5")))
+        }
+    };
+    let mut out = Vec::new();
+    for part in spec.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (number(a)?, number(b)?);
+                if a > b {
+                    return Err(bad(format!("the range {a}-{b} is empty")));
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(number(part)?),
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+pub fn run(args: CorruptEvalArgs) -> Result<()> {
+    let corruptions = parse_corruptions(&args.corruptions)?;
+    let severities = parse_severities(&args.severities)?;
+    if args.n_images == Some(0) {
+        return Err(Error::input("--n-images 0 leaves an empty image set"));
+    }
+    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    let textures = if corruptions.contains(&Corruption::Frost) {
+        FrostTextures::load(&data_dir.join("frost"))?
+    } else {
+        FrostTextures::none()
+    };
+    let stored = read_weights_meta(&args.weights)?;
+    let space = SearchSpace::nb201();
+    let arch_spec = match (&args.arch, &stored) {
+        (Some(a), _) => a.clone(),
+        (None, Some(meta)) => meta.arch.clone(),
+        (None, None) => return Err(Error::input("the weights file names no architecture: pass --arch")),
+    };
+    let index = space.resolve(&arch_spec)?;
+    let dataset: Dataset = match (&args.dataset, &stored) {
+        (Some(d), _) => d.parse()?,
+        (None, Some(meta)) => meta.dataset.parse()?,
+        (None, None) => return Err(Error::input("the weights file names no dataset: pass --dataset")),
+    };
+    let channels = args.channels.or(stored.as_ref().map(|m| m.channels)).unwrap_or(16);
+    let cells = args.cells.or(stored.as_ref().map(|m| m.cells_per_stage)).unwrap_or(5);
+    let arch = space.arch(index)?;
+    let meta = WeightsMeta {
+        arch: arch.to_nb201_string(),
+        dataset: dataset.name().to_string(),
+        channels,
+        cells_per_stage: cells,
+    };
+    let device = parse_device(&args.device)?;
+    let shape = NetworkShape::reduced(dataset, channels, cells);
+    let mut vs = VarStore::new(device);
+    let net = TinyNetwork::new(&vs.root(), &arch, &shape, dataset)?;
+    load_weights(&mut vs, &args.weights, &meta)?;
+    vs.freeze();
+
+    let (split, test) = load_split(dataset, &data_dir)?.test;
+    let test = match args.n_images {
+        Some(n) if n < test.len() => test.head(n),
+        _ => test,
+    };
+    let weights_sha =
+        sha256_hex(&std::fs::read(&args.weights).map_err(|e| Error::input_file(&args.weights, e))?);
+    let names: Vec<&str> = corruptions.iter().map(|c| c.name()).collect();
+    let config = serde_json::json!({
+        "weights_sha256": weights_sha,
+        "index": index,
+        "dataset": dataset.name(),
+        "channels": channels,
+        "cells_per_stage": cells,
+        "training_seed": args.training_seed,
+        "split": split,
+        "n_images": test.len(),
+        "corruptions": names,
+        "severities": severities,
+        "corruption_seed": args.corruption_seed,
+        "device": format!("{device:?}"),
+    });
+    let config_hash = sha256_hex(config.to_string().as_bytes());
+    let training = args.training_seed.map_or_else(|| "none".to_string(), |s| s.to_string());
+    let part = format!("corrupt-{index}-{}-seed{training}-{}", dataset.name(), &config_hash[..16]);
+    let bench = BenchDir::new(&args.out);
+    for table in ["evaluations", "confusion", "sample_outcomes", "provenance"] {
+        let path = bench.part_path(table, &part);
+        if path.exists() {
+            return Err(Error::input(format!(
+                "{} already exists: this evaluation was stored before (same configuration)",
+                path.display()
+            )));
+        }
+    }
+
+    let plan = CorruptionPlan {
+        corruptions: corruptions.clone(),
+        severities: severities.clone(),
+        dataset_seed: args.corruption_seed,
+        batch_size: args.batch_size,
+    };
+    let bar = nasrob::progress::bar((corruptions.len() * severities.len()) as u64, "corrupt-eval");
+    let mut started = false;
+    let measurements =
+        evaluate_corruptions(&EvalMode(&net), &test, &plan, &textures, device, &mut |c, s| {
+            if started {
+                bar.inc(1);
+            }
+            started = true;
+            bar.set_message(format!("{} {s}", c.name()));
+        })?;
+    bar.finish_and_clear();
+
+    let subject = Subject { index, dataset, training_seed: args.training_seed };
+    let ctx = RowContext {
+        subject: &subject,
+        hp: args.hp,
+        channels: Some(channels),
+        cells_per_stage: Some(cells),
+        split: &split,
+        image_offset: 0,
+        config_hash: Some(&config_hash),
+    };
+    let mut provenance = Provenance::new(SOURCE, Some(std::env::args().collect::<Vec<_>>().join(" ")));
+    provenance.inputs.insert(args.weights.display().to_string(), weights_sha);
+    provenance.config = Some(config);
+    let tables = [
+        &rows::evaluation_rows(&measurements, None, &ctx)?,
+        &rows::confusion_rows(&measurements, &ctx)?,
+        &rows::sample_outcome_rows(&measurements, &ctx)?,
+        &provenance.rows()?,
+    ];
+    append_all(&bench, &part, &tables, &config_hash)?;
+
+    if args.json {
+        let list: Vec<serde_json::Value> = measurements
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "corruption": m.condition.name(),
+                    "severity": m.condition.severity(),
+                    "accuracy": m.accuracy,
+                    "confidence_mean": m.confidence_mean,
+                    "loss_mean": m.loss_mean,
+                    "n_images": m.n_images(),
+                    "seconds": m.seconds,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "index": index,
+                "dataset": dataset.name(),
+                "split": split,
+                "config_hash": config_hash,
+                "measurements": list,
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "{:<18} {:>8} {:>9} {:>11} {:>8}",
+        "corruption", "severity", "accuracy", "confidence", "seconds"
+    );
+    for m in &measurements {
+        println!(
+            "{:<18} {:>8} {:>9.4} {:>11.4} {:>8.2}",
+            m.condition.name(),
+            m.condition.severity().map_or(0, i64::from),
+            m.accuracy,
+            m.confidence_mean,
+            m.seconds
+        );
+    }
+    println!("rows added to {} (part {part})", args.out.display());
+    Ok(())
+}
