@@ -36,6 +36,10 @@ pub enum BenchCommand {
     /// Corruption generation speed: every corruption at severities 1-5 over N images (default
     /// 10,000 of 32x32), images per second per corruption, wall and CPU time.
     Corrupt(super::corrupt::BenchCorruptArgs),
+    /// Training images/s of NB201 training steps for three architectures (all-3x3, mixed,
+    /// all-1x1), with the PyTorch-eager reference on the same machine (--python).
+    #[cfg(feature = "torch")]
+    Train(super::train::BenchTrainArgs),
 }
 
 #[derive(Args, Debug)]
@@ -100,6 +104,8 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Proxy(args) => super::proxy::bench(args),
         BenchCommand::Analysis(args) => analysis(args),
         BenchCommand::Corrupt(args) => super::corrupt::bench(args),
+        #[cfg(feature = "torch")]
+        BenchCommand::Train(args) => super::train::bench(args),
     }
 }
 

@@ -6,6 +6,7 @@ use nasrob::data::{default_data_dir, load_split};
 use nasrob::dataset::Dataset;
 use nasrob::model::parse_device;
 use nasrob::space::SearchSpace;
+use nasrob::train::throughput::{ThroughputConfig, measure};
 use nasrob::train::{Hyper, RunStatus, TrainEvent, TrainSpec, train};
 use nasrob::{Error, Result};
 
@@ -133,4 +134,183 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `nasrob bench train`: training images/s of NB201 training steps (forward, backward, SGD
+/// Nesterov update) on random data of a dataset's shape, for NB201's all-3x3 cell (1462), a mixed
+/// cell (9930) and the all-1x1 cell (4317), with the PyTorch-eager reference on the same machine.
+#[derive(Args, Debug)]
+pub struct BenchTrainArgs {
+    /// Architectures (indices or arch strings), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1462,9930,4317", allow_hyphen_values = true)]
+    archs: Vec<String>,
+    /// Dataset whose input shape and classes the random batches have.
+    #[arg(long, default_value = "cifar10")]
+    dataset: String,
+    /// Network width C (NB201: 16).
+    #[arg(long, default_value_t = 16)]
+    channels: usize,
+    /// Cells per stage N (NB201: 5).
+    #[arg(long, default_value_t = 5)]
+    cells: usize,
+    /// Batch sizes, comma-separated (NB201: 256).
+    #[arg(long, value_delimiter = ',', default_value = "256")]
+    batch_size: Vec<usize>,
+    /// Untimed steps before timing.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 5)]
+    steps: usize,
+    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Train in bfloat16 (CUDA only; the VarStore is converted).
+    #[arg(long)]
+    bf16: bool,
+    /// cuDNN autotuning (CUDA only).
+    #[arg(long)]
+    cudnn_benchmark: bool,
+    /// Python with torch: also times bench/train_reference.py (PyTorch eager) with the same
+    /// settings; its threads are set to libtorch's here.
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// The reference script.
+    #[arg(long, default_value = "bench/train_reference.py")]
+    reference: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn bench(args: BenchTrainArgs) -> Result<()> {
+    let dataset: Dataset = args.dataset.parse()?;
+    let device = parse_device(&args.device)?;
+    if args.steps == 0 || args.batch_size.contains(&0) {
+        return Err(Error::input("--steps and --batch-size must be at least 1"));
+    }
+    let space = SearchSpace::nb201();
+    let indices = args.archs.iter().map(|a| space.resolve(a)).collect::<std::result::Result<Vec<_>, _>>()?;
+    let threads = tch::get_num_threads();
+    let mut rows = Vec::new();
+    for &batch_size in &args.batch_size {
+        let config = ThroughputConfig {
+            dataset,
+            channels: args.channels,
+            cells_per_stage: args.cells,
+            batch_size,
+            warmup_steps: args.warmup,
+            steps: args.steps,
+            bf16: args.bf16,
+            cudnn_benchmark: args.cudnn_benchmark,
+        };
+        let reference = match &args.python {
+            Some(python) => python_train_reference(python, &args, batch_size, device, threads)?,
+            None => Vec::new(),
+        };
+        for &index in &indices {
+            let ours = measure(index, &config, device)?;
+            let theirs = reference
+                .iter()
+                .find(|r| r["index"].as_u64() == Some(index as u64))
+                .and_then(|r| r["images_per_second"].as_f64());
+            rows.push((ours, theirs));
+        }
+    }
+    if args.json {
+        let list: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(ours, theirs)| {
+                serde_json::json!({
+                    "nasrob": ours,
+                    "pytorch_images_per_second": theirs,
+                    "ratio": theirs.map(|t| ours.images_per_second / t),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "dataset": dataset.name(),
+                "channels": args.channels,
+                "cells_per_stage": args.cells,
+                "threads": threads,
+                "steps": args.steps,
+                "warmup": args.warmup,
+                "results": list,
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "{dataset} shape, C={} N={}, {} timed steps after {} warm-up, {threads} libtorch threads",
+        args.channels, args.cells, args.steps, args.warmup
+    );
+    println!(
+        "{:>6} {:>10} {:>6} {:>5} {:>14} {:>16} {:>8}",
+        "index", "device", "batch", "bf16", "nasrob img/s", "PyTorch img/s", "ratio"
+    );
+    for (ours, theirs) in &rows {
+        println!(
+            "{:>6} {:>10} {:>6} {:>5} {:>14.1} {:>16} {:>8}",
+            ours.index,
+            ours.device,
+            ours.batch_size,
+            ours.bf16,
+            ours.images_per_second,
+            theirs.map_or("-".to_string(), |t| format!("{t:.1}")),
+            theirs.map_or("-".to_string(), |t| format!("{:.2}", ours.images_per_second / t)),
+        );
+    }
+    Ok(())
+}
+
+/// Runs the PyTorch-eager reference; one JSON object per architecture.
+fn python_train_reference(
+    python: &std::path::Path,
+    args: &BenchTrainArgs,
+    batch_size: usize,
+    device: tch::Device,
+    threads: i32,
+) -> Result<Vec<serde_json::Value>> {
+    if !args.reference.is_file() {
+        return Err(Error::input_file(
+            &args.reference,
+            "the reference script is missing; run from the repository root or pass --reference",
+        ));
+    }
+    let device_name = match device {
+        tch::Device::Cuda(i) => format!("cuda:{i}"),
+        _ => "cpu".to_string(),
+    };
+    let mut command = std::process::Command::new(python);
+    command
+        .arg(&args.reference)
+        .args(["--device", &device_name])
+        .args(["--steps", &args.steps.to_string(), "--warmup", &args.warmup.to_string()])
+        .args(["--batch-size", &batch_size.to_string()])
+        .args(["--channels", &args.channels.to_string(), "--cells", &args.cells.to_string()])
+        .args(["--threads", &threads.to_string()]);
+    if args.bf16 {
+        command.arg("--bf16");
+    }
+    if args.cudnn_benchmark {
+        command.arg("--cudnn-benchmark");
+    }
+    let output =
+        command.output().map_err(|e| Error::input(format!("cannot run {}: {e}", python.display())))?;
+    if !output.status.success() {
+        return Err(Error::input(format!(
+            "{} failed: {}",
+            args.reference.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l).map_err(|e| Error::input(format!("reference output is not JSON: {e}")))
+        })
+        .collect()
 }
