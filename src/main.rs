@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    #[cfg(feature = "torch")]
+    passive_openmp();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::from(nasrob::error::EXIT_OK),
@@ -16,4 +18,27 @@ fn main() -> ExitCode {
             ExitCode::from(err.exit_code())
         }
     }
+}
+
+/// libtorch's OpenMP runtime (libgomp) keeps idle worker threads spinning by default. When the
+/// cores are shared (parallel test threads, other jobs on the node), spinning threads starve the
+/// working ones and small networks run 10 to 20 times slower. libgomp reads its wait policy once,
+/// when it is loaded, so the commands that run networks restart themselves once with
+/// `OMP_WAIT_POLICY=PASSIVE`, unless the caller has chosen a policy.
+#[cfg(feature = "torch")]
+fn passive_openmp() {
+    use std::os::unix::process::CommandExt;
+
+    const NETWORK_COMMANDS: [&str; 6] = ["train", "attack", "corrupt-eval", "proxy", "sweep", "bench"];
+    if std::env::var_os("OMP_WAIT_POLICY").is_some() {
+        return;
+    }
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let runs_networks = args.get(1).and_then(|a| a.to_str()).is_some_and(|a| NETWORK_COMMANDS.contains(&a));
+    if !runs_networks {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else { return };
+    // `exec` returns only when it failed; the command then runs with libgomp's default policy.
+    let _ = std::process::Command::new(exe).args(&args[1..]).env("OMP_WAIT_POLICY", "PASSIVE").exec();
 }

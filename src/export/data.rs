@@ -13,7 +13,6 @@ use super::plot::{
     ParetoPlot, RegretPlot, RegretSeries, Scatter,
 };
 use crate::dataset::Dataset;
-use crate::query::lookup::COMPUTED_SOURCE;
 use crate::query::nas::{Algorithm, MetricColumn, NasRun, TableOracle, run_many};
 use crate::query::pareto::{Direction, PointSet};
 use crate::query::tau::{ColumnRef, CorrelationCell, correlation_matrix};
@@ -73,8 +72,8 @@ impl BenchView {
         let lookup = Lookup::from_bench(&bench, dataset)?;
         let source = match source {
             Some(s) => {
-                if !lookup.sources().any(|known| known == s) || s == COMPUTED_SOURCE {
-                    let known: Vec<&str> = lookup.sources().filter(|k| *k != COMPUTED_SOURCE).collect();
+                if !measuring_sources(&lookup).contains(&s) {
+                    let known = measuring_sources(&lookup);
                     return Err(Error::input(format!(
                         "source '{s}' has no measurements of {dataset} in the benchmark; it has {}",
                         known.join(", ")
@@ -134,12 +133,26 @@ impl BenchView {
     }
 }
 
+/// Sources with a measured metric (nasrob's own sweeps share the source name `nasrob` with the
+/// computed costs, which do not count).
+fn measuring_sources(lookup: &Lookup) -> Vec<&str> {
+    let mut sources: Vec<&str> = lookup
+        .metrics()
+        .iter()
+        .filter(|m| m.family != MetricFamily::Cost)
+        .map(|m| m.source.as_str())
+        .collect();
+    sources.sort_unstable();
+    sources.dedup();
+    sources
+}
+
 /// The source with the most attack and corruption metrics (then the most metrics, then the
 /// first by name).
 fn primary_source(lookup: &Lookup) -> Result<String> {
     let mut score: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     for m in lookup.metrics() {
-        if m.source == COMPUTED_SOURCE {
+        if m.family == MetricFamily::Cost {
             continue;
         }
         let entry = score.entry(m.source.as_str()).or_default();

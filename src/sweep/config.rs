@@ -60,6 +60,9 @@ pub struct TrainingConfig {
     pub batch_size: usize,
     #[serde(default = "default_lr")]
     pub learning_rate: f64,
+    /// Train on the first N images of the training split (all when absent): a cheaper demo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_images: Option<usize>,
 }
 
 fn default_batch() -> usize {

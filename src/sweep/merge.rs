@@ -51,6 +51,16 @@ pub fn merge(sweep: &Path, bench: &Path) -> Result<MergeSummary> {
         units.iter().filter(|u| !dir.is_done(u) && !dir.is_failed(u)).map(Unit::id).collect();
     let hash = manifest.config_hash.as_str();
     let part = format!("sweep-{}", &hash[..12]);
+    // Every unit file is checked before anything is written, so that a truncated or foreign file
+    // leaves no half-merged benchmark behind.
+    for table in UNIT_TABLES {
+        for unit in &done {
+            let path = dir.tables_dir(unit).join(format!("{table}.parquet"));
+            if path.is_file() {
+                crate::store::check_file(&path)?;
+            }
+        }
+    }
     let mut rows_written = Vec::new();
     for table in UNIT_TABLES {
         let schema = schema::table(table).ok_or_else(|| Error::Internal(format!("no table {table}")))?;

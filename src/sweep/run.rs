@@ -207,7 +207,10 @@ fn run_unit(
     dir.mark_running(unit, options.shard, "train").map_err(at("train"))?;
     on_event(SweepEvent::Stage { unit, stage: "train" });
     if !data.contains_key(&dataset) {
-        let sets = load_split(dataset, &options.data_dir).map_err(at("data"))?;
+        let mut sets = load_split(dataset, &options.data_dir).map_err(at("data"))?;
+        if let Some(n) = config.training.train_images {
+            sets.train = sets.train.head(n);
+        }
         data.insert(dataset, sets);
     }
     let Some(sets) = data.get(&dataset) else {

@@ -15,4 +15,6 @@ mod query;
 mod space;
 mod store;
 #[cfg(feature = "torch")]
+mod sweep;
+#[cfg(feature = "torch")]
 mod train;

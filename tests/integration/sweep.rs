@@ -1,0 +1,252 @@
+//! The sweep end to end on a tiny config: crash safety under SIGKILL, concurrent shards, bad
+//! folders and files, and the scheduler scripts.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use polars::prelude::*;
+
+use crate::common::{assert_bad_input, nasrob, stderr};
+
+/// Three architectures, two short epochs on 256 images, FGSM and PGD at two radii and two
+/// corruptions at two severities on 32 test images: a few seconds per unit on a CPU.
+const TINY: &str = r#"
+name = "tiny"
+
+[network]
+channels = 4
+cells_per_stage = 1
+
+[architectures]
+select = "list"
+indices = [1462, 4317, 9930]
+
+[training]
+datasets = ["fashion-mini"]
+hp = 2
+seeds = [777]
+batch_size = 64
+learning_rate = 0.1
+train_images = 256
+
+[evaluation]
+n_images = 32
+batch_size = 32
+
+[attacks]
+mode = "ladder"
+
+[attacks.fgsm]
+eps_255 = [1, 8]
+
+[attacks.pgd]
+eps_255 = [1, 8]
+steps = 2
+restarts = 1
+
+[corruptions]
+names = ["brightness", "gaussian_noise"]
+severities = [1, 3]
+seed = 0
+"#;
+
+fn tiny_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("tiny.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn sweep_command(config: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_nasrob"));
+    command.args(["sweep", "run", "--config", s(config), "--out", s(out), "--device", "cpu", "--json"]);
+    command.args(extra).env("OMP_NUM_THREADS", "1").stdout(Stdio::null()).stderr(Stdio::piped());
+    command
+}
+
+fn run_sweep(config: &Path, out: &Path, extra: &[&str]) {
+    let output = sweep_command(config, out, extra).output().unwrap();
+    assert!(output.status.success(), "sweep run failed: {}", stderr(&output));
+}
+
+fn merge(sweep: &Path, bench: &Path) {
+    let output = nasrob(&["sweep", "merge", s(sweep), "--out", s(bench)]);
+    assert!(output.status.success(), "merge failed: {}", stderr(&output));
+}
+
+/// The merged tables with wall-clock columns dropped, each sorted by all its columns.
+fn tables(bench: &Path) -> Vec<(String, DataFrame)> {
+    nasrob::sweep::merge::UNIT_TABLES
+        .iter()
+        .chain(&["architectures", "costs"])
+        .map(|table| {
+            let files: Vec<PathBuf> = std::fs::read_dir(bench.join(table))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+                .collect();
+            assert_eq!(files.len(), 1, "{table}: {files:?}");
+            let mut df = ParquetReader::new(std::fs::File::open(&files[0]).unwrap()).finish().unwrap();
+            if df.get_column_index("seconds").is_some() {
+                df = df.drop("seconds").unwrap();
+            }
+            let columns: Vec<String> = df.get_column_names().iter().map(|c| c.to_string()).collect();
+            let df = df.sort(columns, SortMultipleOptions::default()).unwrap();
+            (table.to_string(), df)
+        })
+        .collect()
+}
+
+fn assert_same_tables(a: &Path, b: &Path) {
+    for ((name, x), (_, y)) in tables(a).into_iter().zip(tables(b)) {
+        assert!(x.height() > 0, "{name} is empty");
+        assert!(x.equals_missing(&y), "{name} differs:\n{x}\n{y}");
+    }
+}
+
+fn done_units(sweep: &Path) -> usize {
+    std::fs::read_dir(sweep.join("state/done")).map_or(0, |d| d.count())
+}
+
+#[test]
+fn killed_sweeps_resume_to_the_same_benchmark_and_shards_merge_to_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), TINY);
+
+    let single = dir.path().join("single");
+    let start = Instant::now();
+    run_sweep(&config, &single, &[]);
+    let uninterrupted = start.elapsed();
+    assert_eq!(done_units(&single), 3);
+    let single_bench = dir.path().join("single-bench");
+    merge(&single, &single_bench);
+
+    // SIGKILL at points spread over the run (seeded, so a failure reproduces), then restart.
+    let killed = dir.path().join("killed");
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut kills = 0;
+    while done_units(&killed) < 3 && kills < 8 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let fraction = 0.1 + (state % 1000) as f64 / 1000.0 * 0.5;
+        let mut child = sweep_command(&config, &killed, &[]).spawn().unwrap();
+        std::thread::sleep(uninterrupted.mul_f64(fraction).max(Duration::from_millis(300)));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(kills >= 2, "the runs ended before they could be killed ({kills} kills)");
+    run_sweep(&config, &killed, &[]);
+    assert_eq!(done_units(&killed), 3);
+    let killed_bench = dir.path().join("killed-bench");
+    merge(&killed, &killed_bench);
+    assert_same_tables(&single_bench, &killed_bench);
+
+    // Three shards as concurrent processes into one folder.
+    let sharded = dir.path().join("sharded");
+    let children: Vec<_> = (0..3)
+        .map(|k| sweep_command(&config, &sharded, &["--shard", &format!("{k}/3")]).spawn().unwrap())
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "shard failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    let sharded_bench = dir.path().join("sharded-bench");
+    merge(&sharded, &sharded_bench);
+    assert_same_tables(&single_bench, &sharded_bench);
+
+    // A changed config is refused by the existing folder.
+    let changed = tiny_config(dir.path(), &TINY.replace("hp = 2", "hp = 3"));
+    let out = sweep_command(&changed, &single, &[]).output().unwrap();
+    assert_bad_input(&out, "config");
+
+    // A truncated unit file is named by the merge, which writes no benchmark table.
+    let evaluations = single.join("units").read_dir().unwrap().next().unwrap().unwrap().path();
+    let file = evaluations.join("tables/evaluations.parquet");
+    let bytes = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &bytes[..bytes.len() / 2]).unwrap();
+    let truncated_bench = dir.path().join("truncated-bench");
+    let out = nasrob(&["sweep", "merge", s(&single), "--out", s(&truncated_bench)]);
+    assert_bad_input(&out, "evaluations.parquet");
+    let written = walk(&truncated_bench);
+    assert!(written.is_empty(), "a failed merge left files: {written:?}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries.flatten().flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] }).collect()
+}
+
+#[test]
+fn an_unwritable_output_folder_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), TINY);
+    // /proc refuses new folders even to root, for whom permission bits do not count.
+    let out = sweep_command(&config, Path::new("/proc/nasrob-sweep"), &[]).output().unwrap();
+    let err = stderr(&out);
+    assert!(matches!(out.status.code(), Some(1) | Some(2)), "{err}");
+    assert!(err.starts_with("error:") && err.contains("/proc/nasrob-sweep"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn emitted_scheduler_files_are_valid() {
+    let out =
+        nasrob(&["sweep", "emit", "slurm", "--config", "demo", "--out", "/shared/sweep", "--shards", "8"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let script = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(script.starts_with("#!"), "{script}");
+    for directive in ["#SBATCH --array=0-7", "#SBATCH --gres=gpu", "#SBATCH --requeue"] {
+        assert!(script.contains(directive), "missing {directive}:\n{script}");
+    }
+    assert!(script.contains("nasrob sweep run") && script.contains("/shared/sweep"), "{script}");
+
+    let out = nasrob(&[
+        "sweep",
+        "emit",
+        "k8s",
+        "--config",
+        "demo",
+        "--out",
+        "/bench/sweep",
+        "--shards",
+        "4",
+        "--image",
+        "registry/nasrob:0.1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let manifest = String::from_utf8_lossy(&out.stdout).into_owned();
+    for line in ["kind: Job", "completionMode: Indexed", "completions: 4", "nvidia.com/gpu: 1"] {
+        assert!(manifest.contains(line), "missing {line}:\n{manifest}");
+    }
+    let check = "import sys, yaml; d = yaml.safe_load(sys.stdin); \
+        c = d['spec']['template']['spec']['containers'][0]; \
+        assert d['kind'] == 'Job' and d['spec']['completionMode'] == 'Indexed', d; \
+        assert c['args'][:2] == ['sweep', 'run'], c; print('ok')";
+    let python = Command::new("python3")
+        .args(["-c", check])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(mut python) = python else {
+        eprintln!("skipped the YAML parse: no python3");
+        return;
+    };
+    use std::io::Write;
+    python.stdin.take().unwrap().write_all(manifest.as_bytes()).unwrap();
+    let result = python.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&result.stderr);
+    if err.contains("No module named 'yaml'") {
+        eprintln!("skipped the YAML parse: python3 has no PyYAML");
+        return;
+    }
+    assert!(result.status.success(), "the manifest is not valid YAML for a Job: {err}\n{manifest}");
+}
