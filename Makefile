@@ -81,10 +81,25 @@ demo: build
 	$(NASROB) query summary --bench "$(DEMO_DIR)/bench" --dataset fashion-mini
 	$(NASROB) report --bench "$(DEMO_DIR)/bench" --out "$(DEMO_DIR)/report.html"
 
+# A Python with pandas, pyarrow and matplotlib runs the exported notebooks in the tests; made once
+# (best effort: without it those tests skip with a message).
+NOTEBOOK_VENV ?= $(NASROB_CACHE)/notebook-venv
+define with_notebook_python
+if [ -z "$${NASROB_NOTEBOOK_PYTHON:-}" ]; then \
+  if ! "$(NOTEBOOK_VENV)/bin/python" -c 'import pandas, pyarrow, matplotlib' >/dev/null 2>&1; then \
+    echo "nasrob: installing pandas, pyarrow and matplotlib into $(NOTEBOOK_VENV) (once)" >&2; \
+    python3 -m venv "$(NOTEBOOK_VENV)" && "$(NOTEBOOK_VENV)/bin/pip" install --quiet --disable-pip-version-check pandas pyarrow matplotlib || true; \
+  fi; \
+  if "$(NOTEBOOK_VENV)/bin/python" -c 'import pandas, pyarrow, matplotlib' >/dev/null 2>&1; then \
+    export NASROB_NOTEBOOK_PYTHON="$(NOTEBOOK_VENV)/bin/python"; \
+  fi; \
+fi;
+endef
+
 test:
 	cargo fmt --all -- --check
-	@$(with_sysdeps) cargo test --locked --no-default-features
-	@$(with_torch) cargo test --locked
+	@$(with_sysdeps) $(with_notebook_python) cargo test --locked --no-default-features
+	@$(with_torch) $(with_notebook_python) cargo test --locked
 
 test-query:
 	@$(with_sysdeps) cargo test --locked --no-default-features

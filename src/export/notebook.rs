@@ -337,7 +337,7 @@ else:
     inputs = [
         (row.source, name, sha)
         for row in prov.itertuples()
-        for name, sha in json.loads(row.inputs or "{}").items()
+        for name, sha in (json.loads(row.inputs) if isinstance(row.inputs, str) else {}).items()
     ]
     display(pd.DataFrame(inputs, columns=["source", "input", "sha256"]))
 "##,

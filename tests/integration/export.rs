@@ -187,7 +187,7 @@ fn bad_plot_inputs_exit_2() {
 }
 
 /// A Python that can run the notebooks, or `None` with the reason.
-fn notebook_python() -> Result<String, String> {
+pub fn notebook_python() -> Result<String, String> {
     let python = std::env::var("NASROB_NOTEBOOK_PYTHON").unwrap_or_else(|_| "python3".into());
     let probe = Command::new(&python).args(["-c", "import pandas, pyarrow, matplotlib"]).output();
     match probe {
@@ -203,7 +203,7 @@ fn notebook_python() -> Result<String, String> {
 
 /// Validates a notebook (with nbformat when installed) and runs its code cells top to bottom in
 /// one namespace, as a kernel would; `display` prints.
-const RUN_NOTEBOOK: &str = r#"
+pub const RUN_NOTEBOOK: &str = r#"
 import json, sys
 import matplotlib
 matplotlib.use("Agg")

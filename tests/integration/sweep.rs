@@ -1,5 +1,6 @@
 //! The sweep end to end on a tiny config: crash safety under SIGKILL, concurrent shards, bad
-//! folders and files, and the scheduler scripts.
+//! folders and files, the scheduler scripts, and the figures, notebooks and report of the
+//! benchmark it builds.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -249,4 +250,80 @@ fn emitted_scheduler_files_are_valid() {
         return;
     }
     assert!(result.status.success(), "the manifest is not valid YAML for a Job: {err}\n{manifest}");
+}
+
+#[test]
+fn figures_notebooks_and_report_of_a_sweep_benchmark() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), TINY);
+    let sweep = dir.path().join("sweep");
+    run_sweep(&config, &sweep, &[]);
+    let bench = dir.path().join("bench");
+    merge(&sweep, &bench);
+    let b = s(&bench);
+    let kinds: [(&str, &[&str]); 5] = [
+        ("accuracy-box", &[]),
+        ("tau-heatmap", &[]),
+        ("scatter", &[]),
+        ("nas-regret", &["--runs", "3", "--budget", "10"]),
+        ("pareto", &["--runs", "3", "--budget", "10"]),
+    ];
+    for (kind, extra) in kinds {
+        let file = dir.path().join(format!("{kind}.svg"));
+        let mut args = vec!["plot", kind, "--bench", b, "--out", s(&file)];
+        args.extend_from_slice(extra);
+        let run = nasrob(&args);
+        assert!(run.status.success(), "{kind}: {}", stderr(&run));
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.contains("fashion-mini"), "{kind} names the dataset");
+    }
+    let cell = dir.path().join("cell.png");
+    let run = nasrob(&["plot", "cell", "9930", "--out", s(&cell)]);
+    assert!(run.status.success(), "{}", stderr(&run));
+
+    let html = dir.path().join("report.html");
+    let run = nasrob(&["report", "--bench", b, "--out", s(&html), "--runs", "3", "--budget", "10"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let text = std::fs::read_to_string(&html).unwrap();
+    for id in ["provenance", "contents", "failures", "best", "tau", "nas", "figures"] {
+        assert!(text.contains(&format!("<section id=\"{id}\">")), "section {id} missing");
+    }
+    assert!(text.contains("tiny"), "the report names the sweep's config");
+
+    let notebooks = dir.path().join("notebooks");
+    let run = nasrob(&[
+        "export",
+        "notebooks",
+        "--bench",
+        b,
+        "--out",
+        s(&notebooks),
+        "--runs",
+        "3",
+        "--budget",
+        "10",
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let python = match crate::export::notebook_python() {
+        Ok(p) => p,
+        Err(reason) => {
+            eprintln!("skipped running the notebooks: {reason} (set NASROB_NOTEBOOK_PYTHON)");
+            return;
+        }
+    };
+    for name in ["overview.ipynb", "robustness.ipynb", "nas.ipynb"] {
+        let run = Command::new(&python)
+            .args(["-c", crate::export::RUN_NOTEBOOK, name])
+            .current_dir(&notebooks)
+            .env("MPLBACKEND", "Agg")
+            .env("NASROB_BENCH", &bench)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{name} failed:\n{}\n{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
 }
