@@ -19,12 +19,13 @@ use nasrob::store::provenance::{Provenance, sha256_hex};
 use nasrob::store::{BenchDir, Rows};
 use nasrob::{Error, Result};
 
-/// The network, images and attack settings shared by `attack` and `bench attack`.
+/// A trained network: its weights file and what it is (by default what the file's metadata says).
+/// Shared by `attack`, `bench attack` and `corrupt-eval`.
 #[derive(Args, Debug)]
-pub struct TargetArgs {
+pub struct NetworkArgs {
     /// Weights (safetensors) written by `nasrob train`.
     #[arg(long)]
-    weights: PathBuf,
+    pub weights: PathBuf,
     /// Architecture: an NB201 index or arch string [default: the one the weights file names].
     #[arg(long, allow_hyphen_values = true)]
     arch: Option<String>,
@@ -37,6 +38,67 @@ pub struct TargetArgs {
     /// Cells per stage N [default: the weights file's, else 5].
     #[arg(long)]
     cells: Option<usize>,
+}
+
+/// What [`NetworkArgs`] name, checked against the search space.
+pub struct Network {
+    pub index: usize,
+    pub dataset: Dataset,
+    pub arch_string: String,
+    pub shape: NetworkShape,
+    /// What the weights file must say about itself.
+    pub meta: WeightsMeta,
+}
+
+impl NetworkArgs {
+    pub fn resolve(&self) -> Result<Network> {
+        let stored = read_weights_meta(&self.weights)?;
+        let space = SearchSpace::nb201();
+        let arch_spec = match (&self.arch, &stored) {
+            (Some(a), _) => a.clone(),
+            (None, Some(meta)) => meta.arch.clone(),
+            (None, None) => return Err(Error::input("the weights file names no architecture: pass --arch")),
+        };
+        let index = space.resolve(&arch_spec)?;
+        let dataset: Dataset = match (&self.dataset, &stored) {
+            (Some(d), _) => d.parse()?,
+            (None, Some(meta)) => meta.dataset.parse()?,
+            (None, None) => return Err(Error::input("the weights file names no dataset: pass --dataset")),
+        };
+        let channels = self.channels.or(stored.as_ref().map(|m| m.channels)).unwrap_or(16);
+        let cells = self.cells.or(stored.as_ref().map(|m| m.cells_per_stage)).unwrap_or(5);
+        let arch_string = space.arch(index)?.to_nb201_string();
+        let meta = WeightsMeta {
+            arch: arch_string.clone(),
+            dataset: dataset.name().to_string(),
+            channels,
+            cells_per_stage: cells,
+        };
+        Ok(Network {
+            index,
+            dataset,
+            arch_string,
+            shape: NetworkShape::reduced(dataset, channels, cells),
+            meta,
+        })
+    }
+}
+
+/// The network with its weights, frozen (attacks and evaluations need only input gradients).
+pub fn load_network(network: &Network, weights: &Path, device: Device) -> Result<(VarStore, TinyNetwork)> {
+    let mut vs = VarStore::new(device);
+    let arch = SearchSpace::nb201().arch(network.index)?;
+    let net = TinyNetwork::new(&vs.root(), &arch, &network.shape, network.dataset)?;
+    load_weights(&mut vs, weights, &network.meta)?;
+    vs.freeze();
+    Ok((vs, net))
+}
+
+/// The network, images and attack settings shared by `attack` and `bench attack`.
+#[derive(Args, Debug)]
+pub struct TargetArgs {
+    #[command(flatten)]
+    network: NetworkArgs,
     /// Training seed of the network: part of every attack seed and recorded with the rows.
     #[arg(long)]
     training_seed: Option<i64>,
@@ -101,37 +163,13 @@ pub struct BenchAttackArgs {
 /// Everything resolved and checked before any work starts.
 struct Resolved {
     subject: Subject,
-    arch_string: String,
-    shape: NetworkShape,
-    meta: WeightsMeta,
+    network: Network,
     protocol: Protocol,
     device: Device,
 }
 
 fn resolve(args: &TargetArgs, mode: LadderMode) -> Result<Resolved> {
-    let stored = read_weights_meta(&args.weights)?;
-    let space = SearchSpace::nb201();
-    let arch_spec = match (&args.arch, &stored) {
-        (Some(a), _) => a.clone(),
-        (None, Some(meta)) => meta.arch.clone(),
-        (None, None) => return Err(Error::input("the weights file names no architecture: pass --arch")),
-    };
-    let index = space.resolve(&arch_spec)?;
-    let dataset: Dataset = match (&args.dataset, &stored) {
-        (Some(d), _) => d.parse()?,
-        (None, Some(meta)) => meta.dataset.parse()?,
-        (None, None) => return Err(Error::input("the weights file names no dataset: pass --dataset")),
-    };
-    let channels = args.channels.or(stored.as_ref().map(|m| m.channels)).unwrap_or(16);
-    let cells = args.cells.or(stored.as_ref().map(|m| m.cells_per_stage)).unwrap_or(5);
-    let arch_string = space.arch(index)?.to_nb201_string();
-    let meta = WeightsMeta {
-        arch: arch_string.clone(),
-        dataset: dataset.name().to_string(),
-        channels,
-        cells_per_stage: cells,
-    };
-
+    let network = args.network.resolve()?;
     let mut protocol = Protocol::for_attacks(&parse_attacks(&args.attacks)?, mode);
     protocol.batch_size = args.batch_size;
     for entry in &args.eps {
@@ -153,10 +191,12 @@ fn resolve(args: &TargetArgs, mode: LadderMode) -> Result<Resolved> {
     }
     let device = parse_device(&args.device)?;
     Ok(Resolved {
-        subject: Subject { index, dataset, training_seed: args.training_seed },
-        arch_string,
-        shape: NetworkShape::reduced(dataset, channels, cells),
-        meta,
+        subject: Subject {
+            index: network.index,
+            dataset: network.dataset,
+            training_seed: args.training_seed,
+        },
+        network,
         protocol,
         device,
     })
@@ -169,16 +209,6 @@ fn apply_overrides(spec: &mut AttackSpec, args: &TargetArgs) {
         AttackParams::Square(c) => c.queries = args.square_queries.unwrap_or(c.queries),
         AttackParams::Fgsm => {}
     }
-}
-
-/// The network with its weights, frozen (attacks need only input gradients).
-fn load_network(resolved: &Resolved, weights: &Path) -> Result<(VarStore, TinyNetwork)> {
-    let mut vs = VarStore::new(resolved.device);
-    let arch = SearchSpace::nb201().arch(resolved.subject.index)?;
-    let net = TinyNetwork::new(&vs.root(), &arch, &resolved.shape, resolved.subject.dataset)?;
-    load_weights(&mut vs, weights, &resolved.meta)?;
-    vs.freeze();
-    Ok((vs, net))
 }
 
 /// The first `n` test images as float32 [0,1] pixels on the CPU, with labels and the split name.
@@ -276,8 +306,8 @@ fn configuration(resolved: &Resolved, weights_sha: &str, split: &str, n_images: 
         "weights_sha256": weights_sha,
         "index": resolved.subject.index,
         "dataset": resolved.subject.dataset.name(),
-        "channels": resolved.shape.channels,
-        "cells_per_stage": resolved.shape.cells_per_stage,
+        "channels": resolved.network.shape.channels,
+        "cells_per_stage": resolved.network.shape.cells_per_stage,
         "training_seed": resolved.subject.training_seed,
         "split": split,
         "n_images": n_images,
@@ -308,10 +338,10 @@ pub(super) fn append_all(bench: &BenchDir, part: &str, tables: &[&Rows], config_
 pub fn run(args: AttackArgs) -> Result<()> {
     let mode: LadderMode = args.mode.parse()?;
     let resolved = resolve(&args.target, mode)?;
-    let weights_bytes =
-        std::fs::read(&args.target.weights).map_err(|e| Error::input_file(&args.target.weights, e))?;
+    let weights_bytes = std::fs::read(&args.target.network.weights)
+        .map_err(|e| Error::input_file(&args.target.network.weights, e))?;
     let weights_sha = sha256_hex(&weights_bytes);
-    let (_vs, net) = load_network(&resolved, &args.target.weights)?;
+    let (_vs, net) = load_network(&resolved.network, &args.target.network.weights, resolved.device)?;
     let (split, images, labels) = test_images(&args.target, resolved.subject.dataset)?;
     let n_images = images.size()[0] as usize;
     let config = configuration(&resolved, &weights_sha, &split, n_images);
@@ -348,14 +378,14 @@ pub fn run(args: AttackArgs) -> Result<()> {
     let ctx = RowContext {
         subject: &resolved.subject,
         hp: args.hp,
-        channels: Some(resolved.shape.channels),
-        cells_per_stage: Some(resolved.shape.cells_per_stage),
+        channels: Some(resolved.network.shape.channels),
+        cells_per_stage: Some(resolved.network.shape.cells_per_stage),
         split: &split,
         image_offset: 0,
         config_hash: Some(&config_hash),
     };
     let mut provenance = Provenance::new(SOURCE, Some(std::env::args().collect::<Vec<_>>().join(" ")));
-    provenance.inputs.insert(args.target.weights.display().to_string(), weights_sha);
+    provenance.inputs.insert(args.target.network.weights.display().to_string(), weights_sha);
     provenance.config = Some(config);
     let tables = [
         &report.evaluation_rows(&ctx)?,
@@ -371,7 +401,7 @@ pub fn run(args: AttackArgs) -> Result<()> {
             "{}",
             serde_json::json!({
                 "index": resolved.subject.index,
-                "arch": resolved.arch_string,
+                "arch": resolved.network.arch_string,
                 "dataset": resolved.subject.dataset.name(),
                 "mode": mode.name(),
                 "n_images": n_images,
@@ -398,7 +428,7 @@ fn mode_json(report: &Report) -> serde_json::Value {
 
 pub fn bench(args: BenchAttackArgs) -> Result<()> {
     let resolved = resolve(&args.target, LadderMode::Ladder)?;
-    let (_vs, net) = load_network(&resolved, &args.target.weights)?;
+    let (_vs, net) = load_network(&resolved.network, &args.target.network.weights, resolved.device)?;
     let (_, images, labels) = test_images(&args.target, resolved.subject.dataset)?;
     let mut bars = progress_bars();
     let comparison = compare_modes(
@@ -417,7 +447,7 @@ pub fn bench(args: BenchAttackArgs) -> Result<()> {
             "{}",
             serde_json::json!({
                 "index": resolved.subject.index,
-                "arch": resolved.arch_string,
+                "arch": resolved.network.arch_string,
                 "dataset": resolved.subject.dataset.name(),
                 "n_images": images.size()[0],
                 "device": format!("{:?}", resolved.device),

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use tch::nn::VarStore;
 
 use nasrob::attack::EvalMode;
 use nasrob::attack::protocol::Subject;
@@ -11,14 +10,12 @@ use nasrob::attack::rows::{self, RowContext, SOURCE};
 use nasrob::corrupt::evaluate::{CorruptionPlan, evaluate_corruptions};
 use nasrob::corrupt::{Corruption, FrostTextures};
 use nasrob::data::{default_data_dir, load_split};
-use nasrob::dataset::Dataset;
-use nasrob::model::{TinyNetwork, WeightsMeta, load_weights, parse_device, read_weights_meta};
-use nasrob::space::{NetworkShape, SearchSpace};
+use nasrob::model::parse_device;
 use nasrob::store::BenchDir;
 use nasrob::store::provenance::{Provenance, sha256_hex};
 use nasrob::{Error, Result};
 
-use super::attack::append_all;
+use super::attack::{NetworkArgs, append_all, load_network};
 use super::corrupt::parse_corruptions;
 
 /// Accuracy, confidence and confusion of a trained network on every corruption and severity of
@@ -26,21 +23,8 @@ use super::corrupt::parse_corruptions;
 /// as `evaluations` rows of kind `corruption` with their `confusion` and `sample_outcomes` rows.
 #[derive(Args, Debug)]
 pub struct CorruptEvalArgs {
-    /// Weights (safetensors) written by `nasrob train`.
-    #[arg(long)]
-    weights: PathBuf,
-    /// Architecture: an NB201 index or arch string [default: the one the weights file names].
-    #[arg(long, allow_hyphen_values = true)]
-    arch: Option<String>,
-    /// cifar10-valid, cifar10, cifar100, ImageNet16-120 or fashion-mini [default: the weights file's].
-    #[arg(long)]
-    dataset: Option<String>,
-    /// Network width C [default: the weights file's, else 16].
-    #[arg(long)]
-    channels: Option<usize>,
-    /// Cells per stage N [default: the weights file's, else 5].
-    #[arg(long)]
-    cells: Option<usize>,
+    #[command(flatten)]
+    network: NetworkArgs,
     /// Training seed of the network, recorded with the rows.
     #[arg(long)]
     training_seed: Option<i64>,
@@ -120,42 +104,20 @@ pub fn run(args: CorruptEvalArgs) -> Result<()> {
     } else {
         FrostTextures::none()
     };
-    let stored = read_weights_meta(&args.weights)?;
-    let space = SearchSpace::nb201();
-    let arch_spec = match (&args.arch, &stored) {
-        (Some(a), _) => a.clone(),
-        (None, Some(meta)) => meta.arch.clone(),
-        (None, None) => return Err(Error::input("the weights file names no architecture: pass --arch")),
-    };
-    let index = space.resolve(&arch_spec)?;
-    let dataset: Dataset = match (&args.dataset, &stored) {
-        (Some(d), _) => d.parse()?,
-        (None, Some(meta)) => meta.dataset.parse()?,
-        (None, None) => return Err(Error::input("the weights file names no dataset: pass --dataset")),
-    };
-    let channels = args.channels.or(stored.as_ref().map(|m| m.channels)).unwrap_or(16);
-    let cells = args.cells.or(stored.as_ref().map(|m| m.cells_per_stage)).unwrap_or(5);
-    let arch = space.arch(index)?;
-    let meta = WeightsMeta {
-        arch: arch.to_nb201_string(),
-        dataset: dataset.name().to_string(),
-        channels,
-        cells_per_stage: cells,
-    };
+    let network = args.network.resolve()?;
+    let (index, dataset) = (network.index, network.dataset);
+    let (channels, cells) = (network.shape.channels, network.shape.cells_per_stage);
     let device = parse_device(&args.device)?;
-    let shape = NetworkShape::reduced(dataset, channels, cells);
-    let mut vs = VarStore::new(device);
-    let net = TinyNetwork::new(&vs.root(), &arch, &shape, dataset)?;
-    load_weights(&mut vs, &args.weights, &meta)?;
-    vs.freeze();
+    let (_vs, net) = load_network(&network, &args.network.weights, device)?;
 
     let (split, test) = load_split(dataset, &data_dir)?.test;
     let test = match args.n_images {
         Some(n) if n < test.len() => test.head(n),
         _ => test,
     };
-    let weights_sha =
-        sha256_hex(&std::fs::read(&args.weights).map_err(|e| Error::input_file(&args.weights, e))?);
+    let weights_sha = sha256_hex(
+        &std::fs::read(&args.network.weights).map_err(|e| Error::input_file(&args.network.weights, e))?,
+    );
     let names: Vec<&str> = corruptions.iter().map(|c| c.name()).collect();
     let config = serde_json::json!({
         "weights_sha256": weights_sha,
@@ -214,7 +176,7 @@ pub fn run(args: CorruptEvalArgs) -> Result<()> {
         config_hash: Some(&config_hash),
     };
     let mut provenance = Provenance::new(SOURCE, Some(std::env::args().collect::<Vec<_>>().join(" ")));
-    provenance.inputs.insert(args.weights.display().to_string(), weights_sha);
+    provenance.inputs.insert(args.network.weights.display().to_string(), weights_sha);
     provenance.config = Some(config);
     let tables = [
         &rows::evaluation_rows(&measurements, None, &ctx)?,

@@ -187,7 +187,7 @@ fn bad_plot_inputs_exit_2() {
 }
 
 /// A Python that can run the notebooks, or `None` with the reason.
-pub fn notebook_python() -> Result<String, String> {
+fn notebook_python() -> Result<String, String> {
     let python = std::env::var("NASROB_NOTEBOOK_PYTHON").unwrap_or_else(|_| "python3".into());
     let probe = Command::new(&python).args(["-c", "import pandas, pyarrow, matplotlib"]).output();
     match probe {
@@ -203,7 +203,7 @@ pub fn notebook_python() -> Result<String, String> {
 
 /// Validates a notebook (with nbformat when installed) and runs its code cells top to bottom in
 /// one namespace, as a kernel would; `display` prints.
-pub const RUN_NOTEBOOK: &str = r#"
+const RUN_NOTEBOOK: &str = r#"
 import json, sys
 import matplotlib
 matplotlib.use("Agg")
@@ -276,6 +276,12 @@ fn notebooks_are_nbformat_and_run_top_to_bottom() {
         }
         assert!(doc.to_string().contains("read_parquet"), "{name} reads the Parquet files");
     }
+    run_notebooks(&folder, None);
+}
+
+/// Runs the three exported notebooks in `folder` top to bottom (against `bench` when given, else
+/// the benchmark they name), or says why not.
+pub fn run_notebooks(folder: &Path, bench: Option<&Path>) {
     let python = match notebook_python() {
         Ok(p) => p,
         Err(reason) => {
@@ -283,13 +289,13 @@ fn notebooks_are_nbformat_and_run_top_to_bottom() {
             return;
         }
     };
-    for name in &names[..3] {
-        let run = Command::new(&python)
-            .args(["-c", RUN_NOTEBOOK, name])
-            .current_dir(&folder)
-            .env("MPLBACKEND", "Agg")
-            .output()
-            .unwrap();
+    for name in ["overview.ipynb", "robustness.ipynb", "nas.ipynb"] {
+        let mut command = Command::new(&python);
+        command.args(["-c", RUN_NOTEBOOK, name]).current_dir(folder).env("MPLBACKEND", "Agg");
+        if let Some(bench) = bench {
+            command.env("NASROB_BENCH", bench);
+        }
+        let run = command.output().unwrap();
         assert!(
             run.status.success(),
             "{name} failed:\n{}\n{}",

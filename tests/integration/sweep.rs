@@ -304,26 +304,5 @@ fn figures_notebooks_and_report_of_a_sweep_benchmark() {
         "10",
     ]);
     assert!(run.status.success(), "{}", stderr(&run));
-    let python = match crate::export::notebook_python() {
-        Ok(p) => p,
-        Err(reason) => {
-            eprintln!("skipped running the notebooks: {reason} (set NASROB_NOTEBOOK_PYTHON)");
-            return;
-        }
-    };
-    for name in ["overview.ipynb", "robustness.ipynb", "nas.ipynb"] {
-        let run = Command::new(&python)
-            .args(["-c", crate::export::RUN_NOTEBOOK, name])
-            .current_dir(&notebooks)
-            .env("MPLBACKEND", "Agg")
-            .env("NASROB_BENCH", &bench)
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{name} failed:\n{}\n{}",
-            String::from_utf8_lossy(&run.stdout),
-            String::from_utf8_lossy(&run.stderr)
-        );
-    }
+    crate::export::run_notebooks(&notebooks, Some(&bench));
 }
