@@ -14,7 +14,7 @@ use nasrob::query::analysis::{
 use nasrob::query::tau::CorrelationCell;
 use nasrob::store::write_parquet;
 
-use super::query::{Cell, Table, print_json};
+use super::query::{Cell, Table, print_json, round};
 
 /// Tabular NAS on a benchmark: seeded runs of random search, regularized evolution, local search
 /// or BANANAS (NASLib's definitions) against its lookup table, summarised as a table with one row
@@ -165,11 +165,6 @@ fn mean_std(mean: Option<f64>, std: Option<f64>, scale: f64) -> String {
         (Some(m), None) => format!("{:.2}", m * scale),
         _ => String::new(),
     }
-}
-
-fn round(x: f64, digits: i32) -> f64 {
-    let f = 10f64.powi(digits);
-    (x * f).round() / f
 }
 
 /// Rank and linear correlations between metrics of a benchmark: Kendall's τ-b (equal to

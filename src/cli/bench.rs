@@ -15,7 +15,7 @@ use nasrob::store::Bench;
 use nasrob::store::read::polars_error;
 use nasrob::{Error, Result};
 
-use super::query::{Cell, Table, print_json};
+use super::query::{Cell, Table, print_json, round};
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
@@ -387,11 +387,6 @@ fn query(args: QueryBenchArgs) -> Result<()> {
 
 fn id_position(ids: &[MetricId], id: MetricId) -> usize {
     ids.binary_search(&id).unwrap_or(0)
-}
-
-fn round(x: f64, digits: i32) -> f64 {
-    let scale = 10f64.powi(digits);
-    (x * scale).round() / scale
 }
 
 /// Peak resident set size of this process in KiB (VmHWM of /proc/self/status; Linux only).

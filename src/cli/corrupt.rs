@@ -46,11 +46,7 @@ pub struct CorruptArgs {
 
 /// Parses `all`, `extended` or a comma-separated list of corruption names.
 pub(super) fn parse_corruptions(spec: &str) -> Result<Vec<Corruption>> {
-    match spec.trim() {
-        "all" => Ok(Corruption::STANDARD_15.to_vec()),
-        "extended" => Ok(Corruption::ALL.to_vec()),
-        list => list.split(',').map(|n| n.trim().parse::<Corruption>().map_err(Error::from)).collect(),
-    }
+    Ok(Corruption::select(&spec.split(',').collect::<Vec<_>>())?)
 }
 
 pub fn run(args: CorruptArgs) -> Result<()> {

@@ -16,7 +16,7 @@ use nasrob::proxy::{
 use nasrob::space::{NetworkShape, SearchSpace};
 use nasrob::{Error, Result};
 
-use super::query::{Cell, Table, print_json};
+use super::query::{Cell, Table, print_json, round};
 
 #[derive(Subcommand, Debug)]
 pub enum ProxyCommand {
@@ -480,11 +480,6 @@ fn python_speed(
         .and_then(serde_json::Value::as_object)
         .cloned()
         .ok_or_else(|| Error::Internal("the reference's JSON lacks seconds_per_arch".into()))
-}
-
-fn round(x: f64, digits: i32) -> f64 {
-    let scale = 10f64.powi(digits);
-    (x * scale).round() / scale
 }
 
 /// The command line as typed, for provenance (arguments with spaces in single quotes).

@@ -257,6 +257,12 @@ pub fn print_json(doc: &serde_json::Value) -> Result<()> {
     Ok(())
 }
 
+/// `x` rounded to `digits` decimals, for printed tables.
+pub fn round(x: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (x * scale).round() / scale
+}
+
 /// One value of a result table.
 #[derive(Clone, Debug)]
 pub enum Cell {

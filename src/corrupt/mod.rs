@@ -136,6 +136,25 @@ impl Corruption {
         Corruption::Saturate,
     ];
 
+    /// The corruptions a list of names selects, in order and each once: a name, `all` (the 15 of
+    /// CIFAR-10-C) or `extended` (all 19).
+    pub fn select<S: AsRef<str>>(names: &[S]) -> Result<Vec<Corruption>> {
+        let mut out: Vec<Corruption> = Vec::new();
+        for name in names {
+            let picked = match name.as_ref().trim() {
+                "all" => Corruption::STANDARD_15.to_vec(),
+                "extended" => Corruption::ALL.to_vec(),
+                other => vec![other.parse()?],
+            };
+            for c in picked {
+                if !out.contains(&c) {
+                    out.push(c);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The 15 corruptions CIFAR-10-C publishes.
     pub const STANDARD_15: [Corruption; 15] = [
         Corruption::GaussianNoise,
@@ -441,6 +460,13 @@ mod tests {
         }
         assert_eq!("Elastic-Transform".parse::<Corruption>().unwrap(), Corruption::ElasticTransform);
         assert_eq!(&Corruption::ALL[..15], &Corruption::STANDARD_15[..]);
+        assert_eq!(Corruption::select(&["all"]).unwrap(), Corruption::STANDARD_15.to_vec());
+        assert_eq!(Corruption::select(&["extended"]).unwrap(), Corruption::ALL.to_vec());
+        assert_eq!(
+            Corruption::select(&["fog", " frost", "fog"]).unwrap(),
+            vec![Corruption::Fog, Corruption::Frost]
+        );
+        assert!(matches!(Corruption::select(&["smoke"]), Err(CorruptError::UnknownCorruption { .. })));
         let deterministic: Vec<_> = Corruption::ALL.into_iter().filter(|c| c.is_deterministic()).collect();
         assert_eq!(deterministic.len(), 8);
     }

@@ -161,15 +161,7 @@ pub struct CorruptionsConfig {
 
 impl CorruptionsConfig {
     pub fn corruptions(&self) -> Result<Vec<Corruption>> {
-        let mut out = Vec::new();
-        for name in &self.names {
-            if name == "all" {
-                out.extend(Corruption::STANDARD_15);
-            } else {
-                out.push(name.parse()?);
-            }
-        }
-        Ok(out)
+        Ok(Corruption::select(&self.names)?)
     }
 
     pub fn applies_to(&self, dataset: Dataset) -> bool {
