@@ -11,7 +11,7 @@ use nasrob::attack::{
     AttackKind, AttackParams, AttackSpec, EvalMode, LadderMode, Measurement, Protocol, Report, Subject,
     evaluate, parse_attacks, parse_ladder,
 };
-use nasrob::data::{default_data_dir, load_split};
+use nasrob::data::{ImageSet, default_data_dir, load_split};
 use nasrob::dataset::Dataset;
 use nasrob::model::{TinyNetwork, WeightsMeta, load_weights, parse_device, read_weights_meta};
 use nasrob::space::{NetworkShape, SearchSpace};
@@ -119,18 +119,50 @@ pub struct TargetArgs {
     /// Square queries [default: 5000].
     #[arg(long)]
     square_queries: Option<usize>,
+    #[command(flatten)]
+    eval: EvalArgs,
+}
+
+/// Which test images to evaluate, in what batches, where. Shared by `attack`, `bench attack` and
+/// `corrupt-eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
     /// Evaluate the first N test images [default: all].
     #[arg(long)]
     n_images: Option<usize>,
-    /// Images per forward/backward batch.
+    /// Images per batch.
     #[arg(long, default_value_t = 500)]
-    batch_size: usize,
+    pub batch_size: usize,
     /// auto (CUDA when available), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// Data folder [default: $NASROB_DATA_DIR or ~/.cache/nasrob/data].
+    /// Data folder (datasets, and frost textures for corruptions) [default: $NASROB_DATA_DIR or
+    /// ~/.cache/nasrob/data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+}
+
+impl EvalArgs {
+    /// The device, after checking that the image set is not empty.
+    pub fn device(&self) -> Result<Device> {
+        if self.n_images == Some(0) {
+            return Err(Error::input("--n-images 0 leaves an empty image set"));
+        }
+        parse_device(&self.device)
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(default_data_dir)
+    }
+
+    /// The first --n-images images of `dataset`'s test split, with NB201's name of the split.
+    pub fn test_set(&self, dataset: Dataset) -> Result<(String, ImageSet)> {
+        let (split, set) = load_split(dataset, &self.data_dir())?.test;
+        Ok(match self.n_images {
+            Some(n) if n < set.len() => (split, set.head(n)),
+            _ => (split, set),
+        })
+    }
 }
 
 #[derive(Args, Debug)]
@@ -171,7 +203,7 @@ struct Resolved {
 fn resolve(args: &TargetArgs, mode: LadderMode) -> Result<Resolved> {
     let network = args.network.resolve()?;
     let mut protocol = Protocol::for_attacks(&parse_attacks(&args.attacks)?, mode);
-    protocol.batch_size = args.batch_size;
+    protocol.batch_size = args.eval.batch_size;
     for entry in &args.eps {
         let Some((name, list)) = entry.split_once('=') else {
             return Err(Error::input(format!("--eps '{entry}' is not ATTACK=LIST, e.g. pgd=0.5,1,2")));
@@ -186,10 +218,7 @@ fn resolve(args: &TargetArgs, mode: LadderMode) -> Result<Resolved> {
         apply_overrides(spec, args);
     }
     protocol.validate()?;
-    if args.n_images == Some(0) {
-        return Err(Error::input("--n-images 0 leaves an empty image set"));
-    }
-    let device = parse_device(&args.device)?;
+    let device = args.eval.device()?;
     Ok(Resolved {
         subject: Subject {
             index: network.index,
@@ -213,12 +242,7 @@ fn apply_overrides(spec: &mut AttackSpec, args: &TargetArgs) {
 
 /// The first `n` test images as float32 [0,1] pixels on the CPU, with labels and the split name.
 fn test_images(args: &TargetArgs, dataset: Dataset) -> Result<(String, Tensor, Tensor)> {
-    let sets = load_split(dataset, &args.data_dir.clone().unwrap_or_else(default_data_dir))?;
-    let (split, set) = sets.test;
-    let set = match args.n_images {
-        Some(n) if n < set.len() => set.head(n),
-        _ => set,
-    };
+    let (split, set) = args.eval.test_set(dataset)?;
     let shape = [set.len() as i64, set.channels as i64, set.height as i64, set.width as i64];
     let images =
         Tensor::f_from_slice(&set.pixels)?.f_view(shape)?.f_to_kind(Kind::Float)?.f_div_scalar(255.0)?;

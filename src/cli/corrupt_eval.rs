@@ -9,13 +9,11 @@ use nasrob::attack::protocol::Subject;
 use nasrob::attack::rows::{self, RowContext, SOURCE};
 use nasrob::corrupt::evaluate::{CorruptionPlan, evaluate_corruptions};
 use nasrob::corrupt::{Corruption, FrostTextures};
-use nasrob::data::{default_data_dir, load_split};
-use nasrob::model::parse_device;
 use nasrob::store::BenchDir;
 use nasrob::store::provenance::{Provenance, sha256_hex};
 use nasrob::{Error, Result};
 
-use super::attack::{NetworkArgs, append_all, load_network};
+use super::attack::{EvalArgs, NetworkArgs, append_all, load_network};
 use super::corrupt::parse_corruptions;
 
 /// Accuracy, confidence and confusion of a trained network on every corruption and severity of
@@ -40,18 +38,8 @@ pub struct CorruptEvalArgs {
     /// Seed of the corrupted dataset: image i under (corruption, severity) depends on it and i only.
     #[arg(long, default_value_t = 0)]
     corruption_seed: u64,
-    /// Evaluate the first N test images [default: all].
-    #[arg(long)]
-    n_images: Option<usize>,
-    /// Images per forward batch.
-    #[arg(long, default_value_t = 500)]
-    batch_size: usize,
-    /// auto (CUDA when available), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: String,
-    /// Data folder (datasets and frost textures) [default: $NASROB_DATA_DIR or ~/.cache/nasrob/data].
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    eval: EvalArgs,
     /// Benchmark folder: evaluations, confusion, sample_outcomes and provenance parts are added.
     #[arg(long)]
     out: PathBuf,
@@ -95,10 +83,8 @@ fn parse_severities(spec: &str) -> Result<Vec<u8>> {
 pub fn run(args: CorruptEvalArgs) -> Result<()> {
     let corruptions = parse_corruptions(&args.corruptions)?;
     let severities = parse_severities(&args.severities)?;
-    if args.n_images == Some(0) {
-        return Err(Error::input("--n-images 0 leaves an empty image set"));
-    }
-    let data_dir = args.data_dir.clone().unwrap_or_else(default_data_dir);
+    let device = args.eval.device()?;
+    let data_dir = args.eval.data_dir();
     let textures = if corruptions.contains(&Corruption::Frost) {
         FrostTextures::load(&data_dir.join("frost"))?
     } else {
@@ -107,14 +93,9 @@ pub fn run(args: CorruptEvalArgs) -> Result<()> {
     let network = args.network.resolve()?;
     let (index, dataset) = (network.index, network.dataset);
     let (channels, cells) = (network.shape.channels, network.shape.cells_per_stage);
-    let device = parse_device(&args.device)?;
     let (_vs, net) = load_network(&network, &args.network.weights, device)?;
 
-    let (split, test) = load_split(dataset, &data_dir)?.test;
-    let test = match args.n_images {
-        Some(n) if n < test.len() => test.head(n),
-        _ => test,
-    };
+    let (split, test) = args.eval.test_set(dataset)?;
     let weights_sha = sha256_hex(
         &std::fs::read(&args.network.weights).map_err(|e| Error::input_file(&args.network.weights, e))?,
     );
@@ -151,7 +132,7 @@ pub fn run(args: CorruptEvalArgs) -> Result<()> {
         corruptions: corruptions.clone(),
         severities: severities.clone(),
         dataset_seed: args.corruption_seed,
-        batch_size: args.batch_size,
+        batch_size: args.eval.batch_size,
     };
     let bar = nasrob::progress::bar((corruptions.len() * severities.len()) as u64, "corrupt-eval");
     let mut started = false;

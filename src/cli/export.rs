@@ -3,12 +3,12 @@ use std::path::{Component, Path, PathBuf};
 use clap::{Args, Subcommand};
 
 use nasrob::export::check_output_dir;
-use nasrob::export::data::{
-    BenchView, NasSettings, costs_csv, nas_csv, notebook_settings, robust_metric, run_nas,
-};
+use nasrob::export::data::{costs_csv, nas_csv, notebook_settings, robust_metric, run_nas};
 use nasrob::export::notebook::notebooks;
 use nasrob::fsutil::write_bytes_atomic;
 use nasrob::{Error, Result};
+
+use super::plot::{BenchSource, NasArgs};
 
 #[derive(Subcommand, Debug)]
 pub enum ExportCommand {
@@ -20,31 +20,13 @@ pub enum ExportCommand {
 
 #[derive(Args, Debug)]
 pub struct NotebooksArgs {
-    /// Benchmark folder.
-    #[arg(long)]
-    bench: PathBuf,
-    /// Dataset; may be left out when the benchmark has only one.
-    #[arg(long)]
-    dataset: Option<String>,
-    /// Source whose measurements the notebooks use; by default the one with the most attack and
-    /// corruption metrics.
-    #[arg(long)]
-    source: Option<String>,
+    #[command(flatten)]
+    from: BenchSource,
     /// Output folder (created if absent); existing notebooks of the same names are replaced.
     #[arg(long)]
     out: PathBuf,
-    /// Algorithms of the exported NAS runs, comma-separated: rs, re, ls, bananas.
-    #[arg(long, value_delimiter = ',', default_value = "rs,re,ls")]
-    algorithms: Vec<String>,
-    /// Seeded runs per algorithm.
-    #[arg(long, default_value_t = 20)]
-    runs: usize,
-    /// Queries per run.
-    #[arg(long, default_value_t = 100)]
-    budget: usize,
-    /// Base seed of the runs.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    #[command(flatten)]
+    nas: NasArgs,
     /// Export no NAS runs (the NAS notebook then shows only the Pareto front and the cell).
     #[arg(long)]
     no_nas: bool,
@@ -58,20 +40,10 @@ pub fn run(cmd: ExportCommand) -> Result<()> {
 
 fn export_notebooks(args: NotebooksArgs) -> Result<()> {
     check_output_dir(&args.out)?;
-    let view = BenchView::open(&args.bench, args.dataset.as_deref(), args.source.as_deref())?;
-    let nas = if args.no_nas {
-        None
-    } else {
-        let settings = NasSettings {
-            search: robust_metric(&view),
-            algorithms: args.algorithms.clone(),
-            runs: args.runs,
-            budget: args.budget,
-            seed: args.seed,
-        };
-        Some(run_nas(&view, &settings)?)
-    };
-    let settings = notebook_settings(&view, bench_path_from(&args.out, &args.bench)?, nas.as_ref())?;
+    let view = args.from.open()?;
+    let nas =
+        if args.no_nas { None } else { Some(run_nas(&view, &args.nas.settings(robust_metric(&view)))?) };
+    let settings = notebook_settings(&view, bench_path_from(&args.out, &args.from.bench)?, nas.as_ref())?;
     let mut written = Vec::new();
     let costs = args.out.join(&settings.costs_file);
     write_bytes_atomic(&costs, costs_csv(&view)?.as_bytes())?;

@@ -10,6 +10,8 @@ use nasrob::store::import::{
     ImportOptions, ImportReport, import_jung2023, import_nb201_accuracy, import_zero_cost,
 };
 
+use super::command_line;
+
 #[derive(Subcommand, Debug)]
 pub enum ImportCommand {
     /// The robustness dataset of Jung, Lukasik, Keuper (ICLR 2023): a folder with meta.json and
@@ -98,18 +100,4 @@ fn print_report(report: &ImportReport, common: &CommonArgs) -> Result<()> {
         println!("note: {note}");
     }
     Ok(())
-}
-
-/// The command line as typed, for provenance (arguments with spaces in single quotes).
-fn command_line() -> String {
-    std::env::args()
-        .map(|a| {
-            if a.is_empty() || a.contains([' ', '\'', '"', '|']) {
-                format!("'{}'", a.replace('\'', "'\\''"))
-            } else {
-                a
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }

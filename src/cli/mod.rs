@@ -123,3 +123,17 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Report(args) => report::run(args),
     }
 }
+
+/// The command line as typed, for provenance (arguments with spaces in single quotes).
+pub(crate) fn command_line() -> String {
+    std::env::args()
+        .map(|a| {
+            if a.is_empty() || a.contains([' ', '\'', '"', '|']) {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -31,19 +31,32 @@ pub enum PlotCommand {
     Cell(CellArgs),
 }
 
+/// A benchmark and which of its measurements to read.
+#[derive(Args, Debug)]
+pub struct BenchSource {
+    /// Benchmark folder (as written by `nasrob import` or a sweep).
+    #[arg(long)]
+    pub bench: PathBuf,
+    /// Dataset; may be left out when the benchmark has only one.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Source whose measurements to use (e.g. jung2023); by default the one with the most attack
+    /// and corruption metrics.
+    #[arg(long)]
+    pub source: Option<String>,
+}
+
+impl BenchSource {
+    pub fn open(&self) -> Result<BenchView> {
+        BenchView::open(&self.bench, self.dataset.as_deref(), self.source.as_deref())
+    }
+}
+
 /// The benchmark, what of it to plot, and where to write the figure.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// Benchmark folder (as written by `nasrob import` or a sweep).
-    #[arg(long)]
-    bench: PathBuf,
-    /// Dataset to plot; may be left out when the benchmark has only one.
-    #[arg(long)]
-    dataset: Option<String>,
-    /// Source whose measurements to plot (e.g. jung2023); by default the one with the most
-    /// attack and corruption metrics.
-    #[arg(long)]
-    source: Option<String>,
+    #[command(flatten)]
+    from: BenchSource,
     /// Output file: .png or .svg.
     #[arg(long)]
     out: PathBuf,
@@ -53,11 +66,11 @@ impl BenchArgs {
     /// Checks the output before reading the benchmark, then opens it.
     fn open(&self) -> Result<BenchView> {
         check_output(&self.out)?;
-        BenchView::open(&self.bench, self.dataset.as_deref(), self.source.as_deref())
+        self.from.open()
     }
 }
 
-/// NAS runs for the regret and Pareto figures.
+/// NAS runs: for the regret and Pareto figures, the notebooks and the report.
 #[derive(Args, Debug)]
 pub struct NasArgs {
     /// Algorithms, comma-separated: rs, re, ls, bananas.
@@ -75,7 +88,8 @@ pub struct NasArgs {
 }
 
 impl NasArgs {
-    fn settings(&self, search: String) -> NasSettings {
+    /// The runs' settings, searching for the best `search` metric.
+    pub fn settings(&self, search: String) -> NasSettings {
         NasSettings {
             search,
             algorithms: self.algorithms.clone(),

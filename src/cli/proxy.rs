@@ -16,6 +16,7 @@ use nasrob::proxy::{
 use nasrob::space::{NetworkShape, SearchSpace};
 use nasrob::{Error, Result};
 
+use super::command_line;
 use super::query::{Cell, Table, print_json, round};
 
 #[derive(Subcommand, Debug)]
@@ -480,18 +481,4 @@ fn python_speed(
         .and_then(serde_json::Value::as_object)
         .cloned()
         .ok_or_else(|| Error::Internal("the reference's JSON lacks seconds_per_arch".into()))
-}
-
-/// The command line as typed, for provenance (arguments with spaces in single quotes).
-fn command_line() -> String {
-    std::env::args()
-        .map(|a| {
-            if a.is_empty() || a.contains([' ', '\'', '"', '|']) {
-                format!("'{}'", a.replace('\'', "'\\''"))
-            } else {
-                a
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }

@@ -55,6 +55,18 @@ fn embedded_fashion(images: &[u8], labels: &[u8]) -> Result<ImageSet> {
 /// embedded in the binary).
 pub fn load_split(dataset: Dataset, data_dir: &Path) -> Result<SplitSets> {
     let fix = |target: &str| format!("run `nasrob data fetch {target} --data-dir {}`", data_dir.display());
+    // The two named index lists of an NB201 split file, applied to `set`.
+    let split_in_halves = |file: &str, first: &str, second: &str, set: &ImageSet| {
+        let split = read_split_file(&data_dir.join("nb201-splits").join(file), &fix("nb201-splits"))?;
+        let (a, b) = split.halves(first, second)?;
+        Ok::<_, Error>((set.select(a)?, set.select(b)?))
+    };
+    let x_valid_and_x_test = |train: ImageSet, (valid, test): (ImageSet, ImageSet)| SplitSets {
+        dataset,
+        train,
+        valid: Some(("x-valid".into(), valid)),
+        test: ("x-test".into(), test),
+    };
     match dataset {
         Dataset::FashionMini => Ok(SplitSets {
             dataset,
@@ -70,38 +82,22 @@ pub fn load_split(dataset: Dataset, data_dir: &Path) -> Result<SplitSets> {
                     .map(|k| formats::read_cifar_binary(&dir.join(format!("data_batch_{k}.bin")), 1, &f))
                     .collect::<Result<Vec<_>>>()?,
             )?;
-            let test = formats::read_cifar_binary(&dir.join("test_batch.bin"), 1, &f)?;
+            let test = ("ori-test".into(), formats::read_cifar_binary(&dir.join("test_batch.bin"), 1, &f)?);
             if dataset == Dataset::Cifar10 {
-                return Ok(SplitSets { dataset, train, valid: None, test: ("ori-test".into(), test) });
+                return Ok(SplitSets { dataset, train, valid: None, test });
             }
-            let split = read_split_file(
-                &data_dir.join("nb201-splits").join("cifar-split.txt"),
-                &fix("nb201-splits"),
-            )?;
-            let (train_idx, valid_idx) = split.halves("train", "valid")?;
-            Ok(SplitSets {
-                dataset,
-                valid: Some(("x-valid".into(), train.select(valid_idx)?)),
-                train: train.select(train_idx)?,
-                test: ("ori-test".into(), test),
-            })
+            let (train, valid) = split_in_halves("cifar-split.txt", "train", "valid", &train)?;
+            Ok(SplitSets { dataset, train, valid: Some(("x-valid".into(), valid)), test })
         }
         Dataset::Cifar100 => {
             let dir = data_dir.join("cifar-100-binary");
             let f = fix("cifar100");
             let train = formats::read_cifar_binary(&dir.join("train.bin"), 2, &f)?;
             let test = formats::read_cifar_binary(&dir.join("test.bin"), 2, &f)?;
-            let split = read_split_file(
-                &data_dir.join("nb201-splits").join("cifar100-test-split.txt"),
-                &fix("nb201-splits"),
-            )?;
-            let (valid_idx, test_idx) = split.halves("xvalid", "xtest")?;
-            Ok(SplitSets {
-                dataset,
+            Ok(x_valid_and_x_test(
                 train,
-                valid: Some(("x-valid".into(), test.select(valid_idx)?)),
-                test: ("x-test".into(), test.select(test_idx)?),
-            })
+                split_in_halves("cifar100-test-split.txt", "xvalid", "xtest", &test)?,
+            ))
         }
         Dataset::ImageNet16_120 => {
             let dir = data_dir.join("ImageNet16");
@@ -116,17 +112,8 @@ pub fn load_split(dataset: Dataset, data_dir: &Path) -> Result<SplitSets> {
                     .collect::<Result<Vec<_>>>()?,
             )?;
             let val = formats::read_imagenet16_batch(&dir.join("val_data"), &f)?;
-            let split = read_split_file(
-                &data_dir.join("nb201-splits").join("imagenet-16-120-test-split.txt"),
-                &fix("nb201-splits"),
-            )?;
-            let (valid_idx, test_idx) = split.halves("xvalid", "xtest")?;
-            Ok(SplitSets {
-                dataset,
-                train,
-                valid: Some(("x-valid".into(), val.select(valid_idx)?)),
-                test: ("x-test".into(), val.select(test_idx)?),
-            })
+            let halves = split_in_halves("imagenet-16-120-test-split.txt", "xvalid", "xtest", &val)?;
+            Ok(x_valid_and_x_test(train, halves))
         }
     }
 }

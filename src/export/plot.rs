@@ -11,6 +11,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
+use plotters::chart::MeshStyle;
 use plotters::coord::Shift;
 use plotters::coord::types::RangedCoordf64;
 use plotters::element::DashedPathElement;
@@ -393,17 +394,13 @@ fn draw_box_panel<DB: DrawingBackend>(
         .x_label_area_size(bottom)
         .y_label_area_size(78)
         .build_cartesian_2d(0.0..total, 0.0..100.0)?;
-    chart
-        .configure_mesh()
+    let mut mesh = chart.configure_mesh();
+    house_mesh(&mut mesh, 0.12)
         .disable_x_mesh()
         .x_labels(0)
         .y_labels(11)
         .y_desc(y_label)
         .y_label_formatter(&|v| format!("{v:.0}"))
-        .label_style(font(TICK_SIZE))
-        .axis_desc_style(font(LABEL_SIZE))
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(BLACK.mix(0.12))
         .draw()?;
 
     let positions = panel.groups.iter().map(|g| g.boxes.len()).max().unwrap_or(1);
@@ -649,6 +646,36 @@ fn axis_formatter(lo: f64, hi: f64) -> impl Fn(&f64) -> String {
     move |v: &f64| tick_label(*v, step)
 }
 
+/// The mesh style every chart shares: tick and axis-title fonts, no minor lines, faint major
+/// lines (`major_alpha`).
+fn house_mesh<'a, 'b, 'm, X: Ranged, Y: Ranged, DB: DrawingBackend>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
+    major_alpha: f64,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, DB> {
+    mesh.label_style(font(TICK_SIZE))
+        .axis_desc_style(font(LABEL_SIZE))
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(BLACK.mix(major_alpha))
+}
+
+/// Axis titles, nine ticks a side and labels fine enough for [x0, x1] and [y0, y1].
+fn draw_xy_mesh<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    (x_label, y_label): (&str, &str),
+    (x0, x1, y0, y1): (f64, f64, f64, f64),
+) -> DrawResult<DB> {
+    let (fx, fy) = (axis_formatter(x0, x1), axis_formatter(y0, y1));
+    let mut mesh = chart.configure_mesh();
+    house_mesh(&mut mesh, 0.1)
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .x_labels(9)
+        .y_labels(9)
+        .x_label_formatter(&fx)
+        .y_label_formatter(&fy)
+        .draw()
+}
+
 impl Figure for Scatter {
     fn size(&self) -> (u32, u32) {
         (1150, 800)
@@ -666,20 +693,7 @@ impl Figure for Scatter {
             .x_label_area_size(60)
             .y_label_area_size(80)
             .build_cartesian_2d(x0..x1, y0..y1)?;
-        let (fx, fy) = (axis_formatter(x0, x1), axis_formatter(y0, y1));
-        chart
-            .configure_mesh()
-            .x_desc(&self.x_label)
-            .y_desc(&self.y_label)
-            .x_labels(9)
-            .y_labels(9)
-            .x_label_formatter(&fx)
-            .y_label_formatter(&fy)
-            .label_style(font(TICK_SIZE))
-            .axis_desc_style(font(LABEL_SIZE))
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(BLACK.mix(0.1))
-            .draw()?;
+        draw_xy_mesh(&mut chart, (&self.x_label, &self.y_label), (x0, x1, y0, y1))?;
         let mut points: Vec<&[f64; 3]> =
             self.points.iter().filter(|p| p.iter().all(|v| v.is_finite())).collect();
         // Larger colour values last, so the interesting (usually high) end stays visible.
@@ -721,6 +735,8 @@ pub struct RegretPlot {
     pub log_y: bool,
 }
 
+const QUERIES: &str = "queries (architectures evaluated)";
+
 impl Figure for RegretPlot {
     fn size(&self) -> (u32, u32) {
         (1100, 700)
@@ -743,31 +759,19 @@ impl Figure for RegretPlot {
             let floor = values().filter(|v| *v > 0.0).fold(f64::INFINITY, f64::min);
             let floor = if floor.is_finite() { floor / 2.0 } else { 1e-3 };
             let mut chart = regret_chart(root, x_range, (floor..top).log_scale())?;
-            chart
-                .configure_mesh()
-                .x_desc("queries (architectures evaluated)")
-                .y_desc(&self.y_label)
-                .x_label_formatter(&fx)
-                .label_style(font(TICK_SIZE))
-                .axis_desc_style(font(LABEL_SIZE))
-                .light_line_style(TRANSPARENT)
-                .bold_line_style(BLACK.mix(0.1))
-                .draw()?;
+            let mut mesh = chart.configure_mesh();
+            house_mesh(&mut mesh, 0.1).x_desc(QUERIES).y_desc(&self.y_label).x_label_formatter(&fx).draw()?;
             draw_regret_series(&mut chart, &self.series, floor)?;
             regret_legend(&mut chart)
         } else {
             let mut chart = regret_chart(root, x_range, 0.0..top)?;
             let fy = axis_formatter(0.0, top);
-            chart
-                .configure_mesh()
-                .x_desc("queries (architectures evaluated)")
+            let mut mesh = chart.configure_mesh();
+            house_mesh(&mut mesh, 0.1)
+                .x_desc(QUERIES)
                 .y_desc(&self.y_label)
                 .x_label_formatter(&fx)
                 .y_label_formatter(&fy)
-                .label_style(font(TICK_SIZE))
-                .axis_desc_style(font(LABEL_SIZE))
-                .light_line_style(TRANSPARENT)
-                .bold_line_style(BLACK.mix(0.1))
                 .draw()?;
             draw_regret_series(&mut chart, &self.series, f64::NEG_INFINITY)?;
             regret_legend(&mut chart)
@@ -927,20 +931,7 @@ impl Figure for ParetoPlot {
             .x_label_area_size(60)
             .y_label_area_size(90)
             .build_cartesian_2d(x0..x1, y0..y1)?;
-        let (fx, fy) = (axis_formatter(x0, x1), axis_formatter(y0, y1));
-        chart
-            .configure_mesh()
-            .x_desc(&self.x_label)
-            .y_desc(&self.y_label)
-            .x_labels(9)
-            .y_labels(9)
-            .x_label_formatter(&fx)
-            .y_label_formatter(&fy)
-            .label_style(font(TICK_SIZE))
-            .axis_desc_style(font(LABEL_SIZE))
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(BLACK.mix(0.1))
-            .draw()?;
+        draw_xy_mesh(&mut chart, (&self.x_label, &self.y_label), (x0, x1, y0, y1))?;
         chart
             .draw_series(self.points.iter().map(|p| Circle::new(*p, 2, GREY.mix(0.45).filled())))?
             .label(format!("architectures ({})", self.points.len()))

@@ -72,22 +72,7 @@ impl Edge {
 
 impl Cell {
     fn forward_with(&self, xs: &Tensor, options: ForwardOptions, observe: &mut Observer<'_>) -> Tensor {
-        let mut nodes: Vec<Tensor> = vec![xs.shallow_clone()];
-        let mut edge = 0;
-        for node in 1..4 {
-            let mut sum: Option<Tensor> = None;
-            for input in 0..node {
-                if let Some(out) = self.edges[edge].forward_with(&nodes[input], options, observe) {
-                    sum = Some(match sum {
-                        None => out,
-                        Some(acc) => acc + out,
-                    });
-                }
-                edge += 1;
-            }
-            nodes.push(sum.unwrap_or_else(|| xs.zeros_like()));
-        }
-        nodes.pop().unwrap_or_else(|| xs.zeros_like())
+        self.sum_nodes(xs, |edge, input| edge.forward_with(input, options, observe))
     }
 }
 

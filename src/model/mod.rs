@@ -108,12 +108,18 @@ impl Cell {
     }
 
     fn forward(&self, xs: &Tensor, train: bool) -> Tensor {
+        self.sum_nodes(xs, |edge, input| edge.forward(input, train))
+    }
+
+    /// Node i is the sum of `through(edge, node j)` over its edges j -> i (`None`: a `none` edge);
+    /// a node with no live edge is zeros. Returns node 3.
+    fn sum_nodes(&self, xs: &Tensor, mut through: impl FnMut(&Edge, &Tensor) -> Option<Tensor>) -> Tensor {
         let mut nodes: Vec<Tensor> = vec![xs.shallow_clone()];
         let mut edge = 0;
         for node in 1..4 {
             let mut sum: Option<Tensor> = None;
             for input in 0..node {
-                if let Some(out) = self.edges[edge].forward(&nodes[input], train) {
+                if let Some(out) = through(&self.edges[edge], &nodes[input]) {
                     sum = Some(match sum {
                         None => out,
                         Some(acc) => acc + out,

@@ -30,6 +30,11 @@ pub(crate) fn gradients(
     Ok(grads.into_iter().map(|g| g.defined().then_some(g)).collect())
 }
 
+/// Mean cross-entropy of a minibatch, computed in float32 whatever the logits' kind.
+fn mean_cross_entropy(logits: &Tensor, y: &Tensor) -> Result<Tensor> {
+    Ok(logits.f_log_softmax(-1, Kind::Float)?.f_nll_loss(y, None::<Tensor>, tch::Reduction::Mean, -100)?)
+}
+
 /// Σ over layers of `f(weight, gradient)` for the cross-entropy gradients of the minibatch;
 /// layers the loss does not reach contribute nothing (NASLib's zero arrays).
 fn over_loss_gradients(
@@ -39,12 +44,7 @@ fn over_loss_gradients(
     f: impl Fn(&Tensor, &Tensor) -> Result<f64>,
 ) -> Result<f64> {
     let weights = net.layer_weights();
-    let loss = net.net().forward_t(x, true).f_log_softmax(-1, tch::Kind::Float)?.f_nll_loss(
-        y,
-        None::<tch::Tensor>,
-        tch::Reduction::Mean,
-        -100,
-    )?;
+    let loss = mean_cross_entropy(&net.net().forward_t(x, true), y)?;
     let grads = gradients(&loss, &weights, false, false)?;
     let mut total = 0.0;
     for (w, g) in weights.iter().zip(&grads) {
@@ -77,12 +77,7 @@ pub fn plain(net: &ProxyNetwork, x: &Tensor, y: &Tensor) -> Result<f64> {
 /// Σ −W ⊙ Hg, with g = ∂L/∂W and Hg = ∂(Σ g·∂L/∂W)/∂W (g held constant).
 pub fn grasp(net: &ProxyNetwork, x: &Tensor, y: &Tensor) -> Result<f64> {
     let weights = net.layer_weights();
-    let loss = net.net().forward_t(x, true).f_log_softmax(-1, tch::Kind::Float)?.f_nll_loss(
-        y,
-        None::<tch::Tensor>,
-        tch::Reduction::Mean,
-        -100,
-    )?;
+    let loss = mean_cross_entropy(&net.net().forward_t(x, true), y)?;
     let grads = gradients(&loss, &weights, true, true)?;
     let mut z: Option<Tensor> = None;
     for g in grads.iter().flatten() {
@@ -115,12 +110,7 @@ pub fn fisher(net: &ProxyNetwork, x: &Tensor, y: &Tensor) -> Result<f64> {
             fans.push(fan_in);
         }
     });
-    let loss = logits.f_log_softmax(-1, tch::Kind::Float)?.f_nll_loss(
-        y,
-        None::<tch::Tensor>,
-        tch::Reduction::Mean,
-        -100,
-    )?;
+    let loss = mean_cross_entropy(&logits, y)?;
     let grads = gradients(&loss, &activations, false, false)?;
     let mut total = 0.0;
     for ((a, g), fan) in activations.iter().zip(&grads).zip(&fans) {

@@ -421,7 +421,7 @@ fn cli_corrupt_eval_writes_corruption_rows() {
     let dir = tempfile::tempdir().unwrap();
     let weights = fashion_weights(dir.path(), 9930);
     let out = dir.path().join("bench");
-    let run = crate::common::nasrob(&[
+    let args = [
         "corrupt-eval",
         "--weights",
         weights.to_str().unwrap(),
@@ -435,8 +435,8 @@ fn cli_corrupt_eval_writes_corruption_rows() {
         "brightness,jpeg_compression",
         "--severities",
         "2-3",
-        "--json",
-    ]);
+    ];
+    let run = crate::common::nasrob(&[&args[..], &["--json"]].concat());
     assert!(run.status.success(), "{}", crate::common::stderr(&run));
     let doc: serde_json::Value = serde_json::from_str(&crate::common::stdout(&run)).unwrap();
     let measurements = doc["measurements"].as_array().unwrap();
@@ -453,20 +453,6 @@ fn cli_corrupt_eval_writes_corruption_rows() {
         assert_eq!(lookup.lookup(9930, &name).unwrap(), m["accuracy"].as_f64(), "{name}");
         assert_eq!(m["n_images"], 16);
     }
-    let again = crate::common::nasrob(&[
-        "corrupt-eval",
-        "--weights",
-        weights.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--device",
-        "cpu",
-        "--n-images",
-        "16",
-        "--corruptions",
-        "brightness,jpeg_compression",
-        "--severities",
-        "2-3",
-    ]);
+    let again = crate::common::nasrob(&args);
     crate::common::assert_bad_input(&again, "already exists");
 }
