@@ -456,3 +456,62 @@ fn cli_corrupt_eval_writes_corruption_rows() {
     let again = crate::common::nasrob(&args);
     crate::common::assert_bad_input(&again, "already exists");
 }
+
+#[test]
+fn cli_bench_attack_counts_what_the_ladder_saves() {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = fashion_weights(dir.path(), 9930);
+    let run = crate::common::nasrob(&[
+        "bench",
+        "attack",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--n-images",
+        "64",
+        "--attacks",
+        "fgsm,pgd",
+        "--pgd-steps",
+        "2",
+        "--json",
+    ]);
+    assert!(run.status.success(), "{}", crate::common::stderr(&run));
+    let doc: serde_json::Value = serde_json::from_str(crate::common::stdout(&run).trim()).unwrap();
+    assert_eq!(doc["index"], 9930);
+    assert_eq!(doc["n_images"], 64);
+    let clean = |mode: &str| {
+        doc[mode]["measurements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["condition"] == "clean")
+            .unwrap()
+            .clone()
+    };
+    let attacked = (clean("ladder")["accuracy"].as_f64().unwrap() * 64.0).round() as u64;
+    assert_eq!(clean("ladder")["accuracy"], clean("independent")["accuracy"]);
+    assert!(attacked > 0, "no image classified correctly: nothing to attack");
+    let cost = |mode: &str, attack: &str| {
+        let attacks = doc[mode]["attacks"].as_array().unwrap();
+        attacks.iter().find(|a| a[0] == attack).unwrap()[1].clone()
+    };
+    // FGSM: one gradient per attacked image serves the 11 radii of the ladder; independent mode
+    // computes it at every radius.
+    assert_eq!(cost("ladder", "fgsm")["backward_passes"].as_u64().unwrap(), attacked);
+    assert_eq!(cost("independent", "fgsm")["backward_passes"].as_u64().unwrap(), 11 * attacked);
+    for mode in ["ladder", "independent"] {
+        let total = &doc[mode]["total"];
+        let sum: u64 = doc[mode]["attacks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a[1]["backward_passes"].as_u64().unwrap())
+            .sum();
+        assert_eq!(total["backward_passes"].as_u64().unwrap(), sum, "{mode}");
+    }
+    assert!(
+        cost("ladder", "pgd")["backward_passes"].as_u64()
+            <= cost("independent", "pgd")["backward_passes"].as_u64()
+    );
+}

@@ -4,6 +4,7 @@
 
 #[cfg(feature = "torch")]
 mod attack;
+mod bench;
 mod common;
 mod data;
 mod export;

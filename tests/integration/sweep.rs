@@ -126,7 +126,9 @@ fn killed_sweeps_resume_to_the_same_benchmark_and_shards_merge_to_it() {
     let single_bench = dir.path().join("single-bench");
     merge(&single, &single_bench);
 
-    // SIGKILL at points spread over the run (seeded, so a failure reproduces), then restart.
+    // SIGKILL at points spread over the run (seeded, so a failure reproduces), or as soon as a
+    // unit completes when that comes first (so every run but the last is killed whatever the
+    // machine's load), then restart.
     let killed = dir.path().join("killed");
     let mut state = 0x2545_f491_4f6c_dd1d_u64;
     let mut kills = 0;
@@ -135,11 +137,16 @@ fn killed_sweeps_resume_to_the_same_benchmark_and_shards_merge_to_it() {
         state ^= state >> 7;
         state ^= state << 17;
         let fraction = 0.1 + (state % 1000) as f64 / 1000.0 * 0.5;
+        let deadline = Instant::now() + uninterrupted.mul_f64(fraction).max(Duration::from_millis(300));
+        let done_before = done_units(&killed);
         let mut child = sweep_command(&config, &killed, &[]).spawn().unwrap();
-        std::thread::sleep(uninterrupted.mul_f64(fraction).max(Duration::from_millis(300)));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap();
-            kills += 1;
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() >= deadline || done_units(&killed) > done_before {
+                child.kill().unwrap();
+                kills += 1;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
         child.wait().unwrap();
     }
