@@ -24,7 +24,8 @@ by parameter name; its parameters are frozen on both sides (only input gradients
 Usage (from the repository root):
     python bench/attack_reference.py --weights W.safetensors --nasrob target/release/nasrob \
         [--n-images 1000] [--batch-size 500] [--threads 2] [--attacks fgsm,pgd,apgd-ce,square] \
-        [--pgd-steps 40] [--apgd-steps 100] [--square-queries 5000] [--json out.json] [--markdown out.md]
+        [--pgd-steps 40] [--apgd-steps 100] [--square-queries 5000] [--concurrent] [--json out.json] \
+        [--markdown out.md]
 
 --threads sets the CPU threads of both sides (nasrob through OMP_NUM_THREADS). On a CPU shared with
 other jobs, 1 thread is much faster than 2: OpenMP's barriers stall when cores are oversubscribed.
@@ -170,7 +171,8 @@ def reference_protocol(model, x, y, batch_size, seeds, attacks, budget):
     return clean.tolist(), clean_cost, rows
 
 
-def run_nasrob(binary, weights, n_images, batch_size, device, training_seed, attacks, budget, threads):
+def start_nasrob(binary, weights, n_images, batch_size, device, training_seed, attacks, budget, threads):
+    """`nasrob bench attack --json` as a running child process."""
     cmd = [binary, "bench", "attack", "--weights", weights, "--n-images", str(n_images),
            "--batch-size", str(batch_size), "--device", device, "--attacks", ",".join(attacks),
            "--pgd-steps", str(budget["pgd_steps"]), "--apgd-iterations", str(budget["apgd_steps"]),
@@ -180,8 +182,19 @@ def run_nasrob(binary, weights, n_images, batch_size, device, training_seed, att
     # The same number of CPU threads on both sides (libtorch reads these at start-up).
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     print("running " + " ".join(cmd), file=sys.stderr, flush=True)
-    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env).stdout
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+
+
+def finish_nasrob(process):
+    out, _ = process.communicate()
+    if process.returncode != 0:
+        sys.exit(f"nasrob bench attack failed with exit code {process.returncode}")
     return json.loads(out.strip().splitlines()[-1])
+
+
+def architecture_index(binary, arch):
+    out = subprocess.run([binary, "space", "show", arch, "--json"], check=True, stdout=subprocess.PIPE, text=True)
+    return json.loads(out.stdout)["index"]
 
 
 def totals(rows):
@@ -203,6 +216,9 @@ def main():
                     help="APGD iterations on both sides (AutoAttack's: 100)")
     ap.add_argument("--square-queries", type=int, default=5000,
                     help="Square's query budget on both sides (AutoAttack's: 5000)")
+    ap.add_argument("--concurrent", action="store_true",
+                    help="run nasrob and the reference at the same time (with --threads 1 on a machine with two "
+                         "free cores, each side on its own core): the wall time is the longer side's, not the sum")
     ap.add_argument("--json", help="write every number here")
     ap.add_argument("--markdown", help="write the tables here")
     args = ap.parse_args()
@@ -225,16 +241,20 @@ def main():
     if unknown:
         sys.exit(f"unknown attacks {unknown}: choose from {', '.join(LADDERS)}")
     budget = {"pgd_steps": args.pgd_steps, "apgd_steps": args.apgd_steps, "square_queries": args.square_queries}
-    nas = run_nasrob(args.nasrob, args.weights, args.n_images, args.batch_size, "cpu", args.training_seed,
-                     attacks, budget, args.threads)
-    index = nas["index"]
+    nasrob = start_nasrob(args.nasrob, args.weights, args.n_images, args.batch_size, "cpu", args.training_seed,
+                          attacks, budget, args.threads)
+    if not args.concurrent:
+        nas = finish_nasrob(nasrob)
+    index = architecture_index(args.nasrob, meta["arch"])
     seeds = {(a, e): attack_seed(index, dataset, args.training_seed, a, e) for a in attacks for e in LADDERS[a]}
+    clean, clean_cost, ref = reference_protocol(model, x, y, args.batch_size, seeds, attacks, budget)
+    if args.concurrent:
+        nas = finish_nasrob(nasrob)
     independent = {(m["condition"], m["eps_255"]): m for m in nas["independent"]["measurements"] if m["eps_255"] is not None}
     for key, seed in seeds.items():
         if independent[key]["attack_seed"] != seed:
             sys.exit(f"seed rule mismatch at {key}: nasrob {independent[key]['attack_seed']}, here {seed}")
 
-    clean, clean_cost, ref = reference_protocol(model, x, y, args.batch_size, seeds, attacks, budget)
     nas_clean = next(m for m in nas["independent"]["measurements"] if m["condition"] == "clean")
     clean_agree = sum(a == b for a, b in zip(clean, nas_clean["predicted"])) / len(clean)
     attacked = [i for i, (p, l) in enumerate(zip(clean, y.tolist())) if p == l]
