@@ -143,11 +143,7 @@ pub struct EvalArgs {
 }
 
 impl EvalArgs {
-    /// The device, after checking that the image set is not empty.
     pub fn device(&self) -> Result<Device> {
-        if self.n_images == Some(0) {
-            return Err(Error::input("--n-images 0 leaves an empty image set"));
-        }
         parse_device(&self.device)
     }
 
@@ -157,6 +153,9 @@ impl EvalArgs {
 
     /// The first --n-images images of `dataset`'s test split, with NB201's name of the split.
     pub fn test_set(&self, dataset: Dataset) -> Result<(String, ImageSet)> {
+        if self.n_images == Some(0) {
+            return Err(Error::input("--n-images 0 leaves an empty image set"));
+        }
         let (split, set) = load_split(dataset, &self.data_dir())?.test;
         Ok(match self.n_images {
             Some(n) if n < set.len() => (split, set.head(n)),

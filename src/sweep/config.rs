@@ -204,6 +204,9 @@ impl SweepConfig {
         if self.training.hp == 0 || self.training.seeds.is_empty() || self.training.datasets.is_empty() {
             return bad("training needs hp > 0, at least one seed and one dataset".into());
         }
+        if self.training.batch_size == 0 || self.training.train_images == Some(0) {
+            return bad("training batch_size and train_images must be positive".into());
+        }
         for d in &self.training.datasets {
             d.parse::<Dataset>()?;
         }
@@ -311,6 +314,10 @@ mod tests {
         );
         assert!(SweepConfig::parse(&format!("{text}\nunknown_key = 1\n"), "t").is_err());
         assert!(SweepConfig::parse(&text.replace("\"fashion-mini\"", "\"mnist\""), "t").is_err());
+        let empty_training =
+            SweepConfig::parse(&text.replace("train_images = 2000", "train_images = 0"), "t");
+        assert!(empty_training.unwrap_err().to_string().contains("train_images must be positive"));
+        assert!(SweepConfig::parse(&text.replace("batch_size = 64", "batch_size = 0"), "t").is_err());
         assert!(SweepConfig::load("no-such-preset").is_err());
     }
 }

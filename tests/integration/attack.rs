@@ -399,11 +399,12 @@ fn cli_bad_input_exits_2_and_writes_nothing() {
     assert_bad_input(&attack(&["--attacks", "fgsm,deepfool"]), "deepfool");
     assert_bad_input(&attack(&["--n-images", "0"]), "empty");
     let corrupt = |args: &[&str]| {
-        let mut all = vec!["corrupt-eval", "--weights", w, "--out", o, "--device", "cpu", "--n-images", "8"];
+        let mut all = vec!["corrupt-eval", "--weights", w, "--out", o, "--device", "cpu"];
         all.extend_from_slice(args);
         nasrob(&all)
     };
     assert_bad_input(&corrupt(&["--corruptions", "smoke"]), "unknown corruption `smoke`");
+    assert_bad_input(&corrupt(&["--corruptions", "fog", "--n-images", "0"]), "empty");
     assert_bad_input(
         &corrupt(&["--corruptions", "fog", "--severities", "0-5"]),
         "severity 0 is outside 1..5",

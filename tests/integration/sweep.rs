@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use polars::prelude::*;
 
+use nasrob::sweep::state::SweepDir;
+
 use crate::common::{assert_bad_input, nasrob, stderr};
 
 /// Three architectures, two short epochs on 256 images, FGSM and PGD at two radii and two
@@ -109,16 +111,9 @@ fn assert_same_tables(a: &Path, b: &Path) {
     }
 }
 
-/// Completion records: a killed writer may leave a temp file beside them, which is not one.
+/// Completion records, as the sweep reads them (a killed writer's temp file is not one).
 fn done_units(sweep: &Path) -> usize {
-    std::fs::read_dir(sweep.join("state/done")).map_or(0, |d| {
-        d.flatten()
-            .filter(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                name.ends_with(".json") && !name.starts_with(nasrob::fsutil::TEMP_PREFIX)
-            })
-            .count()
-    })
+    SweepDir::existing(sweep).and_then(|(dir, _)| dir.records("done")).map_or(0, |records| records.len())
 }
 
 #[test]
