@@ -3,13 +3,13 @@
 
 Runs the reference protocol -- torchattacks FGSM, PGD, APGD (steps=100) and Square (5,000 queries,
 resc_schedule=False, as AutoAttack runs it) at every radius of nasrob's ladders, each radius from
-scratch ("independent") -- on the same network and images as `nasrob bench attack`, then compares:
+scratch -- on the same network and images as `nasrob bench attack --protocol custom --apgd-restarts 1
+--pgd-success last-iterate` (the settings torchattacks runs here), then compares:
 
-* robust accuracy per (attack, eps) with nasrob's independent mode (targets: FGSM identical
+* robust accuracy per (attack, eps) with nasrob's (targets: FGSM identical
   predictions on >= 99.5 % of the attacked images; PGD, APGD, Square within 2 points at every eps and
   1 point on average);
-* image-level forward/backward passes and seconds of the reference protocol with nasrob's ladder
-  and independent modes.
+* image-level forward/backward passes and seconds of the reference protocol with nasrob's.
 
 Both sides see the same batches: the images the network classifies correctly, in order, in
 chunks of --batch-size (nasrob attacks exactly these; AutoAttack's APGD and Square attack only
@@ -176,7 +176,8 @@ def start_nasrob(binary, weights, n_images, batch_size, device, training_seed, a
     cmd = [binary, "bench", "attack", "--weights", weights, "--n-images", str(n_images),
            "--batch-size", str(batch_size), "--device", device, "--attacks", ",".join(attacks),
            "--pgd-steps", str(budget["pgd_steps"]), "--apgd-iterations", str(budget["apgd_steps"]),
-           "--square-queries", str(budget["square_queries"]), "--json"]
+           "--square-queries", str(budget["square_queries"]), "--protocol", "custom", "--apgd-restarts", "1",
+           "--pgd-success", "last-iterate", "--json"]
     if training_seed is not None:
         cmd += ["--training-seed", str(training_seed)]
     # The same number of CPU threads on both sides (libtorch reads these at start-up).
@@ -250,12 +251,12 @@ def main():
     clean, clean_cost, ref = reference_protocol(model, x, y, args.batch_size, seeds, attacks, budget)
     if args.concurrent:
         nas = finish_nasrob(nasrob)
-    independent = {(m["condition"], m["eps_255"]): m for m in nas["independent"]["measurements"] if m["eps_255"] is not None}
+    independent = {(m["condition"], m["eps_255"]): m for m in nas["measurements"] if m["eps_255"] is not None}
     for key, seed in seeds.items():
         if independent[key]["attack_seed"] != seed:
             sys.exit(f"seed rule mismatch at {key}: nasrob {independent[key]['attack_seed']}, here {seed}")
 
-    nas_clean = next(m for m in nas["independent"]["measurements"] if m["condition"] == "clean")
+    nas_clean = next(m for m in nas["measurements"] if m["condition"] == "clean")
     clean_agree = sum(a == b for a, b in zip(clean, nas_clean["predicted"])) / len(clean)
     attacked = [i for i, (p, l) in enumerate(zip(clean, y.tolist())) if p == l]
 
@@ -285,28 +286,26 @@ def main():
         lines.append(f"| {name} | mean abs. | | | {summary[name]['mean_abs_diff_points']:.2f} | |")
 
     ref_total = totals([clean_cost] + list(ref.values()))
-    ladder_total = nas["ladder"]["total"]
-    indep_total = nas["independent"]["total"]
+    nas_total = nas["total"]
     lines += [
         "",
         "| protocol | forward passes | backward passes | seconds |",
         "|---|---|---|---|",
-        f"| torchattacks, independent (reference) | {ref_total['forward_passes']:,} | {ref_total['backward_passes']:,} | {ref_total['seconds']:.1f} |",
-        f"| nasrob, independent | {indep_total['forward_passes']:,} | {indep_total['backward_passes']:,} | {indep_total['seconds']:.1f} |",
-        f"| nasrob, ladder | {ladder_total['forward_passes']:,} | {ladder_total['backward_passes']:,} | {ladder_total['seconds']:.1f} |",
+        f"| torchattacks (reference) | {ref_total['forward_passes']:,} | {ref_total['backward_passes']:,} | {ref_total['seconds']:.1f} |",
+        f"| nasrob | {nas_total['forward_passes']:,} | {nas_total['backward_passes']:,} | {nas_total['seconds']:.1f} |",
         "",
-        f"Reference / nasrob ladder: {ref_total['backward_passes'] / max(ladder_total['backward_passes'], 1):.1f}x "
-        f"backward passes, {ref_total['forward_passes'] / max(ladder_total['forward_passes'], 1):.1f}x forward passes, "
-        f"{ref_total['seconds'] / max(ladder_total['seconds'], 1e-9):.1f}x time.",
+        f"Reference / nasrob: {ref_total['backward_passes'] / max(nas_total['backward_passes'], 1):.2f}x "
+        f"backward passes, {ref_total['forward_passes'] / max(nas_total['forward_passes'], 1):.2f}x forward passes, "
+        f"{ref_total['seconds'] / max(nas_total['seconds'], 1e-9):.2f}x time.",
         "",
-        "| attack | reference backward | ladder backward | reference forward | ladder forward | reference s | ladder s |",
+        "| attack | reference backward | nasrob backward | reference forward | nasrob forward | reference s | nasrob s |",
         "|---|---|---|---|---|---|---|",
     ]
     for name in attacks:
         r = totals([ref[(name, e)] for e in LADDERS[name]])
-        lad = dict(nas["ladder"]["attacks"])[name]
-        lines.append(f"| {name} | {r['backward_passes']:,} | {lad['backward_passes']:,} | {r['forward_passes']:,} | "
-                     f"{lad['forward_passes']:,} | {r['seconds']:.1f} | {lad['seconds']:.1f} |")
+        ours = nas["attacks"][name]
+        lines.append(f"| {name} | {r['backward_passes']:,} | {ours['backward_passes']:,} | {r['forward_passes']:,} | "
+                     f"{ours['forward_passes']:,} | {r['seconds']:.1f} | {ours['seconds']:.1f} |")
     text = "\n".join(lines)
     print(text)
     if args.markdown:

@@ -9,17 +9,16 @@
 //! compares the first loss with the last row of the (still zero) loss buffer, as Python's index -1
 //! does there. The best point only moves on a strict improvement.
 //!
-//! Every image of the batch is attacked (the caller passes only correctly classified ones). An
-//! image counts as fooled at the first iterate the model misclassifies, as AutoAttack's
-//! `acc = min(acc, pred)` does; it then leaves the batch, which changes nothing for the other images
-//! because every quantity above is per image. Its adversarial example is that first misclassified
-//! iterate (AutoAttack keeps iterating and returns the last one); an image never fooled keeps the
-//! highest-loss point of the last run.
+//! Every image of the batch is attacked (the caller passes only correctly classified ones) for all
+//! iterations, as AutoAttack does: the batch keeps its shape and nothing is read back to the host
+//! inside the loop. An image counts as fooled once any iterate is misclassified (AutoAttack's
+//! `acc = min(acc, pred)`), and its adversarial example is the last misclassified iterate
+//! (`x_best_adv[pred == 0] = x_adv`); an image never fooled is returned as its clean input.
 
 use tch::{Kind, Tensor};
 
 use super::loss::{cross_entropy, dlr, dlr_targeted};
-use super::ops::{any, duplicate, put_rows, rows_where};
+use super::ops::{duplicate, put_rows, rows_where};
 use super::oracle::{Oracle, Reduce};
 use super::rng::TorchRng;
 use super::{AttackOutput, Classifier};
@@ -132,15 +131,11 @@ fn apgd_loss(loss: ApgdLoss, logits: &Tensor, labels: &Tensor, targets: Option<&
     }
 }
 
-/// Per-image state of one run; every tensor has the still-attacked images along dimension 0
+/// Per-image state of one run; every tensor has the batch's images along dimension 0
 /// (`loss_steps` along dimension 1).
 struct RunState {
-    rows: Tensor,
-    x: Tensor,
     low: Tensor,
     high: Tensor,
-    labels: Tensor,
-    targets: Option<Tensor>,
     x_adv: Tensor,
     x_adv_old: Tensor,
     x_best: Tensor,
@@ -153,54 +148,10 @@ struct RunState {
     reduced_last_check: Tensor,
 }
 
-impl RunState {
-    fn len(&self) -> i64 {
-        self.rows.size()[0]
-    }
-
-    /// Drops the images where `keep` is false.
-    fn retain(&mut self, keep: &Tensor) -> Result<()> {
-        let index = keep.f_nonzero()?.f_squeeze_dim(1)?;
-        let pick = |t: &Tensor| -> Result<Tensor> { Ok(t.f_index_select(0, &index)?) };
-        self.rows = pick(&self.rows)?;
-        self.x = pick(&self.x)?;
-        self.low = pick(&self.low)?;
-        self.high = pick(&self.high)?;
-        self.labels = pick(&self.labels)?;
-        self.targets = self.targets.as_ref().map(pick).transpose()?;
-        self.x_adv = pick(&self.x_adv)?;
-        self.x_adv_old = pick(&self.x_adv_old)?;
-        self.x_best = pick(&self.x_best)?;
-        self.grad = pick(&self.grad)?;
-        self.grad_best = pick(&self.grad_best)?;
-        self.loss_best = pick(&self.loss_best)?;
-        self.step = pick(&self.step)?;
-        self.loss_steps = self.loss_steps.f_index_select(1, &index)?;
-        self.loss_best_last_check = pick(&self.loss_best_last_check)?;
-        self.reduced_last_check = pick(&self.reduced_last_check)?;
-        Ok(())
-    }
-}
-
 /// The result of one run over a batch: which images were fooled, and each image's example.
 struct RunOutput {
     fooled: Tensor,
     examples: Tensor,
-}
-
-/// Records the images where `fooled` holds (rows of the current state) with their `points`.
-fn record_fooled(
-    examples: &mut Tensor,
-    fooled_flags: &mut Tensor,
-    rows: &Tensor,
-    fooled: &Tensor,
-    points: &Tensor,
-) -> Result<()> {
-    let fooled_rows = rows_where(rows, fooled)?;
-    put_rows(examples, &fooled_rows, &rows_where(points, fooled)?)?;
-    // libtorch returns another handle to `fooled_flags` itself.
-    let _same = fooled_flags.f_index_fill_(0, &fooled_rows, 1i64)?;
-    Ok(())
 }
 
 fn single_run(
@@ -228,15 +179,13 @@ fn single_run(
     let g = oracle.gradient(&x_adv, Reduce::Sum, |logits| apgd_loss(loss_kind, logits, labels, targets))?;
     let correct = g.logits.f_argmax(1, false)?.f_eq_tensor(labels)?;
 
-    let mut examples = duplicate(x)?;
-    let mut fooled = Tensor::f_zeros([n], (Kind::Bool, device))?;
+    // AutoAttack's x_best_adv and acc: the last misclassified iterate of each image, and whether
+    // there was one.
+    let mut fooled = correct.f_logical_not()?;
+    let mut examples = x_adv.f_where_self(&fooled.f_view(per_image.as_slice())?, x)?;
     let mut state = RunState {
-        rows: Tensor::f_arange(n, (Kind::Int64, device))?,
-        x: x.shallow_clone(),
         low: x.f_sub_scalar(eps)?,
         high: x.f_add_scalar(eps)?,
-        labels: labels.shallow_clone(),
-        targets: targets.map(Tensor::shallow_clone),
         x_adv: x_adv.shallow_clone(),
         x_adv_old: x_adv.shallow_clone(),
         x_best: x_adv.shallow_clone(),
@@ -248,18 +197,10 @@ fn single_run(
         loss_best_last_check: g.loss,
         reduced_last_check: Tensor::f_ones([n], (Kind::Bool, device))?,
     };
-    let fooled_at_start = correct.f_logical_not()?;
-    if any(&fooled_at_start)? {
-        record_fooled(&mut examples, &mut fooled, &state.rows, &fooled_at_start, &x_adv)?;
-        state.retain(&correct)?;
-    }
 
     let schedule = checkpoints(config.iterations);
     let mut next_check = schedule.iter().peekable();
     for i in 0..config.iterations {
-        if state.len() == 0 {
-            break;
-        }
         let grad2 = state.x_adv.f_sub(&state.x_adv_old)?;
         state.x_adv_old = state.x_adv.shallow_clone();
         let a = if i > 0 { MOMENTUM } else { 1.0 };
@@ -273,17 +214,17 @@ fn single_run(
             .f_add(&grad2.f_mul_scalar(1.0 - a)?)?;
         state.x_adv = project(&moved)?;
 
-        let g = oracle.gradient(&state.x_adv, Reduce::Sum, |logits| {
-            apgd_loss(loss_kind, logits, &state.labels, state.targets.as_ref())
-        })?;
-        let correct = g.logits.f_argmax(1, false)?.f_eq_tensor(&state.labels)?;
+        let g = oracle
+            .gradient(&state.x_adv, Reduce::Sum, |logits| apgd_loss(loss_kind, logits, labels, targets))?;
+        let misclassified = g.logits.f_argmax(1, false)?.f_ne_tensor(labels)?;
+        examples = state.x_adv.f_where_self(&misclassified.f_view(per_image.as_slice())?, &examples)?;
+        fooled = fooled.f_logical_or(&misclassified)?;
         state.loss_steps.f_select(0, i as i64)?.f_copy_(&g.loss)?;
         let improved = g.loss.f_gt_tensor(&state.loss_best)?;
         let improved_images = improved.f_view(per_image.as_slice())?;
         state.x_best = state.x_adv.f_where_self(&improved_images, &state.x_best)?;
         state.grad_best = g.grad.f_where_self(&improved_images, &state.grad_best)?;
         state.loss_best = g.loss.f_where_self(&improved, &state.loss_best)?;
-        let evaluated = state.x_adv.shallow_clone();
         state.grad = g.grad;
 
         if let Some(check) = next_check.next_if(|c| c.iteration == i) {
@@ -301,15 +242,6 @@ fn single_run(
             state.reduced_last_check = reduce;
             state.loss_best_last_check = state.loss_best.shallow_clone();
         }
-
-        let fooled_now = correct.f_logical_not()?;
-        if any(&fooled_now)? {
-            record_fooled(&mut examples, &mut fooled, &state.rows, &fooled_now, &evaluated)?;
-            state.retain(&correct)?;
-        }
-    }
-    if state.len() > 0 {
-        put_rows(&mut examples, &state.rows, &state.x_best)?;
     }
     Ok(RunOutput { fooled, examples })
 }

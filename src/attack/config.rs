@@ -1,5 +1,8 @@
-//! What an adversarial evaluation runs: attack names, their settings and epsilon ladders, the
-//! ladder mode and the batch size, with the parsing and validation the CLI relies on.
+//! What an adversarial evaluation runs: attack names, their settings, epsilon ladders and scoring
+//! sets, the named protocols and the batch size, with the parsing and validation the CLI relies on.
+//!
+//! Every radius of a ladder is measured on its own; worst cases over radii or attacks are derived
+//! from the stored per-image outcomes by the query layer.
 
 use std::fmt;
 use std::str::FromStr;
@@ -109,39 +112,113 @@ pub fn parse_ladder(spec: &str) -> Result<Vec<f64>> {
         .collect()
 }
 
-/// Whether images fooled at a smaller epsilon are attacked again.
+/// Which test images an attack attacks and scores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum LadderMode {
-    /// An image fooled at a smaller epsilon counts as fooled at every larger one (its adversarial
-    /// example lies inside every larger ball) and is not attacked again.
-    Ladder,
-    /// Every epsilon is attacked from scratch.
-    Independent,
+pub enum ScoringSet {
+    /// Every test image is attacked and scored by the prediction at its adversarial example
+    /// (torchattacks' convention): an image misclassified clean may end up classified correctly.
+    AllImages,
+    /// Only images classified correctly clean are attacked; the others count as not robust
+    /// (AutoAttack's convention).
+    CleanCorrect,
 }
 
-impl LadderMode {
+impl ScoringSet {
     pub fn name(self) -> &'static str {
         match self {
-            LadderMode::Ladder => "ladder",
-            LadderMode::Independent => "independent",
+            ScoringSet::AllImages => "all-images",
+            ScoringSet::CleanCorrect => "clean-correct",
         }
     }
 }
 
-impl fmt::Display for LadderMode {
+impl fmt::Display for ScoringSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
 }
 
-impl FromStr for LadderMode {
+impl FromStr for ScoringSet {
     type Err = Error;
 
-    fn from_str(s: &str) -> Result<LadderMode> {
+    fn from_str(s: &str) -> Result<ScoringSet> {
         match s.trim().to_ascii_lowercase().as_str() {
-            "ladder" => Ok(LadderMode::Ladder),
-            "independent" => Ok(LadderMode::Independent),
-            _ => Err(Error::input(format!("unknown mode '{s}': expected ladder or independent"))),
+            "all-images" => Ok(ScoringSet::AllImages),
+            "clean-correct" => Ok(ScoringSet::CleanCorrect),
+            _ => {
+                Err(Error::input(format!("unknown scoring set '{s}': expected all-images or clean-correct")))
+            }
+        }
+    }
+}
+
+/// The named protocols: the defaults an attack gets when a configuration does not set them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProtocolName {
+    /// The released NB201 robustness dataset's (Jung, Lukasik & Keuper 2023): FGSM and PGD score
+    /// every test image, APGD-CE and Square (AutoAttack's) the clean-correct ones; PGD is the
+    /// basic iterative method scored at its last iterate; APGD one restart; Square 5,000 queries
+    /// without schedule rescaling.
+    Jung2023,
+    /// AutoAttack's conventions for every attack (clean-correct), PGD with 2.5·eps/steps from a
+    /// random start fooled at any iterate, APGD with 5 restarts.
+    Custom,
+}
+
+impl ProtocolName {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProtocolName::Jung2023 => "jung2023",
+            ProtocolName::Custom => "custom",
+        }
+    }
+
+    /// The scoring set of `attack` under this protocol.
+    pub fn scoring(self, attack: AttackKind) -> ScoringSet {
+        match (self, attack) {
+            (ProtocolName::Jung2023, AttackKind::Fgsm | AttackKind::Pgd) => ScoringSet::AllImages,
+            _ => ScoringSet::CleanCorrect,
+        }
+    }
+
+    /// `attack`'s settings under this protocol.
+    pub fn params(self, attack: AttackKind) -> AttackParams {
+        let restarts = match self {
+            ProtocolName::Jung2023 => 1,
+            ProtocolName::Custom => 5,
+        };
+        let apgd = |loss| AttackParams::Apgd(ApgdConfig { loss, restarts, ..ApgdConfig::default() });
+        match attack {
+            AttackKind::Fgsm => AttackParams::Fgsm,
+            AttackKind::Pgd => AttackParams::Pgd(match self {
+                ProtocolName::Jung2023 => PgdConfig::basic_iterative(),
+                ProtocolName::Custom => PgdConfig::default(),
+            }),
+            AttackKind::ApgdCe => apgd(ApgdLoss::Ce),
+            AttackKind::ApgdDlr => apgd(ApgdLoss::Dlr),
+            AttackKind::ApgdT => AttackParams::Apgd(ApgdConfig {
+                loss: ApgdLoss::DlrTargeted { target_classes: 9 },
+                ..ApgdConfig::default()
+            }),
+            AttackKind::Square => AttackParams::Square(SquareConfig::default()),
+        }
+    }
+}
+
+impl fmt::Display for ProtocolName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ProtocolName {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<ProtocolName> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "jung2023" => Ok(ProtocolName::Jung2023),
+            "custom" => Ok(ProtocolName::Custom),
+            _ => Err(Error::input(format!("unknown protocol '{s}': expected jung2023 or custom"))),
         }
     }
 }
@@ -171,25 +248,18 @@ pub struct AttackSpec {
     /// Radii in units of 1/255, ascending, without duplicates.
     pub eps_255: Vec<f64>,
     pub params: AttackParams,
+    pub scoring: ScoringSet,
 }
 
 impl AttackSpec {
-    /// `kind` with its default settings and ladder.
-    pub fn new(kind: AttackKind) -> AttackSpec {
-        let params = match kind {
-            AttackKind::Fgsm => AttackParams::Fgsm,
-            AttackKind::Pgd => AttackParams::Pgd(PgdConfig::default()),
-            AttackKind::ApgdCe => AttackParams::Apgd(ApgdConfig::default()),
-            AttackKind::ApgdDlr => {
-                AttackParams::Apgd(ApgdConfig { loss: ApgdLoss::Dlr, ..ApgdConfig::default() })
-            }
-            AttackKind::ApgdT => AttackParams::Apgd(ApgdConfig {
-                loss: ApgdLoss::DlrTargeted { target_classes: 9 },
-                ..ApgdConfig::default()
-            }),
-            AttackKind::Square => AttackParams::Square(SquareConfig::default()),
-        };
-        AttackSpec { kind, eps_255: kind.default_ladder(), params }
+    /// `kind` with the settings, scoring set and ladder `protocol` gives it.
+    pub fn new(kind: AttackKind, protocol: ProtocolName) -> AttackSpec {
+        AttackSpec {
+            kind,
+            eps_255: kind.default_ladder(),
+            params: protocol.params(kind),
+            scoring: protocol.scoring(kind),
+        }
     }
 
     /// Replaces the ladder; the radii are sorted and deduplicated. A negative or non-finite radius
@@ -266,21 +336,26 @@ fn normalized_ladder(kind: AttackKind, eps_255: &[f64]) -> Result<Vec<f64>> {
 /// A whole adversarial evaluation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Protocol {
+    /// The protocol the attacks' defaults came from.
+    pub name: ProtocolName,
     pub attacks: Vec<AttackSpec>,
-    pub mode: LadderMode,
     /// Images per forward/backward batch.
     pub batch_size: usize,
 }
 
 impl Protocol {
-    /// The benchmark protocol: FGSM, PGD, APGD-CE and Square with their default ladders.
-    pub fn standard(mode: LadderMode) -> Protocol {
-        Protocol::for_attacks(&AttackKind::STANDARD, mode)
+    /// FGSM, PGD, APGD-CE and Square with `name`'s settings and the released dataset's ladders.
+    pub fn standard(name: ProtocolName) -> Protocol {
+        Protocol::for_attacks(&AttackKind::STANDARD, name)
     }
 
-    /// `attacks` with their default settings and ladders.
-    pub fn for_attacks(attacks: &[AttackKind], mode: LadderMode) -> Protocol {
-        Protocol { attacks: attacks.iter().map(|&k| AttackSpec::new(k)).collect(), mode, batch_size: 500 }
+    /// `attacks` with `name`'s settings and default ladders.
+    pub fn for_attacks(attacks: &[AttackKind], name: ProtocolName) -> Protocol {
+        Protocol {
+            name,
+            attacks: attacks.iter().map(|&k| AttackSpec::new(k, name)).collect(),
+            batch_size: 500,
+        }
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -314,15 +389,19 @@ mod tests {
         let err = parse_attacks("fgsm,cw").unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert!(err.to_string().contains("unknown attack 'cw'"), "{err}");
-        assert_eq!("sideways".parse::<LadderMode>().unwrap_err().exit_code(), 2);
+        assert_eq!("sideways".parse::<ScoringSet>().unwrap_err().exit_code(), 2);
+        assert_eq!("madry".parse::<ProtocolName>().unwrap_err().exit_code(), 2);
+        assert_eq!("all-images".parse::<ScoringSet>().unwrap(), ScoringSet::AllImages);
     }
 
     #[test]
     fn ladders_are_sorted_and_negative_eps_is_bad_input() {
-        let spec = AttackSpec::new(AttackKind::Pgd).with_ladder(&[8.0, 1.0, 1.0, 0.5]).unwrap();
+        let spec = AttackSpec::new(AttackKind::Pgd, ProtocolName::Jung2023)
+            .with_ladder(&[8.0, 1.0, 1.0, 0.5])
+            .unwrap();
         assert_eq!(spec.eps_255, vec![0.5, 1.0, 8.0]);
         for bad in [vec![-1.0], vec![], vec![f64::NAN]] {
-            let err = AttackSpec::new(AttackKind::Fgsm).with_ladder(&bad).unwrap_err();
+            let err = AttackSpec::new(AttackKind::Fgsm, ProtocolName::Custom).with_ladder(&bad).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{bad:?}");
         }
         assert_eq!(parse_ladder("0.1, 2,255").unwrap(), vec![0.1, 2.0, 255.0]);
@@ -333,10 +412,10 @@ mod tests {
     fn default_ladders_match_the_released_dataset() {
         assert_eq!(AttackKind::Fgsm.default_ladder().len(), 11);
         assert_eq!(AttackKind::Square.default_ladder(), vec![0.1, 0.5, 1.0, 2.0, 3.0, 4.0, 8.0]);
-        let protocol = Protocol::standard(LadderMode::Ladder);
+        let protocol = Protocol::standard(ProtocolName::Jung2023);
         protocol.validate().unwrap();
         let mut twice = protocol.clone();
-        twice.attacks.push(AttackSpec::new(AttackKind::Fgsm));
+        twice.attacks.push(AttackSpec::new(AttackKind::Fgsm, ProtocolName::Jung2023));
         assert_eq!(twice.validate().unwrap_err().exit_code(), 2);
     }
 }

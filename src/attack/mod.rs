@@ -4,17 +4,17 @@
 //!
 //! Conventions shared by every attack: images are [0,1] pixels (normalisation lives inside the
 //! model); the model is queried in inference mode through a [`Classifier`]; every adversarial
-//! example is projected onto the eps-ball around its image and onto [0,1]; only images the model
-//! classifies correctly are attacked, and an image counts as robust when the model still classifies
-//! its adversarial example correctly. Randomness comes from [`rng::TorchRng`], seeded per batch
+//! example is projected onto the eps-ball around its image and onto [0,1]; each attack's
+//! [`ScoringSet`] says which images it attacks and scores, and an image counts as robust when the
+//! model classifies its adversarial example correctly. Randomness comes from [`rng::TorchRng`], seeded per batch
 //! from [`seed::attack_seed`]. Forward and backward passes are counted per image.
 //!
 //! - [`fgsm`], [`pgd`], [`apgd`], [`square`]: the attacks on one batch, faithful to torchattacks
 //!   3.5.1 (FGSM, PGD) and fra31/auto-attack @ a392200 (APGD, Square); each module says where and why
 //!   it departs from the reference's bookkeeping.
-//! - [`config`]: attack names, settings, ladders, ladder mode.
+//! - [`config`]: attack names, settings, ladders, scoring sets, named protocols.
 //! - [`protocol`]: the evaluation of one network over a protocol, with its invariants and flags.
-//! - [`rows`]: the store rows of a report; [`bench`]: ladder vs independent cost.
+//! - [`rows`]: the store rows of a report; [`bench`]: what a protocol costs.
 
 pub mod apgd;
 pub mod bench;
@@ -34,9 +34,11 @@ use tch::Tensor;
 use tch::nn::ModuleT;
 
 pub use apgd::{ApgdConfig, ApgdLoss, apgd};
-pub use config::{AttackKind, AttackParams, AttackSpec, LadderMode, Protocol, parse_attacks, parse_ladder};
+pub use config::{
+    AttackKind, AttackParams, AttackSpec, Protocol, ProtocolName, ScoringSet, parse_attacks, parse_ladder,
+};
 pub use fgsm::fgsm;
-pub use pgd::{PgdConfig, StepSize, pgd};
+pub use pgd::{PgdConfig, PgdSuccess, StepSize, pgd};
 pub use protocol::{Measurement, Report, Subject, evaluate};
 pub use square::{SquareConfig, square};
 

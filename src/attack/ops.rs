@@ -10,11 +10,6 @@ pub(crate) fn rows_where(t: &Tensor, mask: &Tensor) -> Result<Tensor> {
     Ok(t.f_index_select(0, &index)?)
 }
 
-/// Whether any entry of a bool tensor is true.
-pub(crate) fn any(mask: &Tensor) -> Result<bool> {
-    Ok(mask.f_any()?.f_int64_value(&[])? != 0)
-}
-
 /// Whether every entry of a bool tensor is true.
 pub(crate) fn all(mask: &Tensor) -> Result<bool> {
     Ok(mask.f_all()?.f_int64_value(&[])? != 0)

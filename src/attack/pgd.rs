@@ -1,26 +1,109 @@
-//! L-inf PGD with torchattacks 3.5.1's update: a uniform random start in the eps-ball, then `steps`
-//! signed-gradient steps of size alpha on the batch-mean cross-entropy, each followed by projection
-//! onto the ball and [0,1]. An image counts as fooled at the first iterate the model misclassifies
-//! (torchattacks scores only the last iterate, so robust accuracy here is at most its value); it
-//! leaves the batch there, which leaves the other images' iterates unchanged. Further restarts attack
-//! the images that are still classified correctly, continuing the random stream.
+//! L-inf PGD with torchattacks 3.5.1's update: a start point (uniform random in the eps-ball, or
+//! the image itself for the basic iterative method), then `steps` signed-gradient steps of size
+//! alpha on the batch-mean cross-entropy, each followed by projection onto the ball and [0,1].
+//!
+//! What counts as success is a setting: torchattacks scores the last iterate only
+//! ([`PgdSuccess::LastIterate`]); [`PgdSuccess::AnyIterate`] counts an image as fooled when any
+//! iterate (the start point and the final iterate included) is misclassified and returns the last
+//! misclassified one, as AutoAttack does for APGD. Every image of the batch iterates every step,
+//! so the batch keeps its shape and nothing is read back to the host inside the loop. Further
+//! restarts attack the images that are still robust, continuing the random stream.
+
+use std::fmt;
+use std::str::FromStr;
 
 use tch::{Kind, Tensor};
 
 use super::loss::cross_entropy;
-use super::ops::{any, duplicate, put_rows, rows_where};
+use super::ops::{duplicate, put_rows, rows_where};
 use super::oracle::{Oracle, Reduce};
 use super::rng::TorchRng;
 use super::{AttackOutput, Classifier};
 use crate::{Error, Result};
 
-/// How alpha is chosen.
+/// How alpha is chosen: written `F*eps/steps`, `F*eps` or `A/255` in configs and on the command
+/// line.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum StepSize {
-    /// alpha = factor * eps / steps (the benchmark's default: factor 2.5).
-    RelativeToEps(f64),
-    /// A fixed alpha in [0,1] pixel units.
-    Absolute(f64),
+    /// alpha = factor * eps / steps (`2.5*eps/steps`, the value of Madry et al. and NAS-RobBench-201).
+    RelativeToEpsPerStep(f64),
+    /// alpha = fraction * eps (`0.25*eps`).
+    FractionOfEps(f64),
+    /// A fixed alpha in units of 1/255 (`2/255`, torchattacks' default; `1/255`, the basic
+    /// iterative method).
+    Fixed255(f64),
+}
+
+impl StepSize {
+    /// The rule's value (factor, fraction or alpha in 1/255).
+    fn value(self) -> f64 {
+        match self {
+            StepSize::RelativeToEpsPerStep(v) | StepSize::FractionOfEps(v) | StepSize::Fixed255(v) => v,
+        }
+    }
+}
+
+impl fmt::Display for StepSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StepSize::RelativeToEpsPerStep(v) => write!(f, "{v}*eps/steps"),
+            StepSize::FractionOfEps(v) => write!(f, "{v}*eps"),
+            StepSize::Fixed255(v) => write!(f, "{v}/255"),
+        }
+    }
+}
+
+impl FromStr for StepSize {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<StepSize> {
+        let text: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+        let number = |t: &str| t.parse::<f64>().ok().filter(|v| v.is_finite() && *v > 0.0);
+        let rule = if let Some(factor) = text.strip_suffix("*eps/steps") {
+            number(factor).map(StepSize::RelativeToEpsPerStep)
+        } else if let Some(fraction) = text.strip_suffix("*eps") {
+            number(fraction).map(StepSize::FractionOfEps)
+        } else if let Some(alpha) = text.strip_suffix("/255") {
+            number(alpha).map(StepSize::Fixed255)
+        } else {
+            None
+        };
+        rule.ok_or_else(|| {
+            Error::input(format!(
+                "PGD step rule '{s}' is not F*eps/steps, F*eps or A/255 with a positive number, e.g. 2.5*eps/steps or 2/255"
+            ))
+        })
+    }
+}
+
+/// Which iterate decides whether PGD fooled an image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PgdSuccess {
+    /// Fooled when any iterate is misclassified.
+    AnyIterate,
+    /// Fooled when the last iterate is misclassified (torchattacks).
+    LastIterate,
+}
+
+impl PgdSuccess {
+    pub fn name(self) -> &'static str {
+        match self {
+            PgdSuccess::AnyIterate => "any-iterate",
+            PgdSuccess::LastIterate => "last-iterate",
+        }
+    }
+}
+
+impl FromStr for PgdSuccess {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<PgdSuccess> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "any-iterate" => Ok(PgdSuccess::AnyIterate),
+            "last-iterate" => Ok(PgdSuccess::LastIterate),
+            _ => Err(Error::input(format!("PGD success rule '{s}' is neither any-iterate nor last-iterate"))),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -28,20 +111,43 @@ pub struct PgdConfig {
     pub steps: usize,
     pub step_size: StepSize,
     pub restarts: usize,
+    /// Start from a uniform random point of the eps-ball (else from the image).
+    pub random_start: bool,
+    pub success: PgdSuccess,
 }
 
 impl Default for PgdConfig {
+    /// 40 steps of 2.5·eps/steps from a random start, fooled at any iterate.
     fn default() -> PgdConfig {
-        PgdConfig { steps: 40, step_size: StepSize::RelativeToEps(2.5), restarts: 1 }
+        PgdConfig {
+            steps: 40,
+            step_size: StepSize::RelativeToEpsPerStep(2.5),
+            restarts: 1,
+            random_start: true,
+            success: PgdSuccess::AnyIterate,
+        }
     }
 }
 
 impl PgdConfig {
-    /// The step size at `eps`.
+    /// The basic iterative method (Kurakin et al.) as the `jung2023` protocol runs it: 40 steps
+    /// of 1/255 from the image itself, scored at the last iterate.
+    pub fn basic_iterative() -> PgdConfig {
+        PgdConfig {
+            steps: 40,
+            step_size: StepSize::Fixed255(1.0),
+            restarts: 1,
+            random_start: false,
+            success: PgdSuccess::LastIterate,
+        }
+    }
+
+    /// The step size at `eps` (both in [0,1] pixel units).
     pub fn alpha(&self, eps: f64) -> f64 {
         match self.step_size {
-            StepSize::RelativeToEps(factor) => factor * eps / self.steps as f64,
-            StepSize::Absolute(alpha) => alpha,
+            StepSize::RelativeToEpsPerStep(factor) => factor * eps / self.steps as f64,
+            StepSize::FractionOfEps(fraction) => fraction * eps,
+            StepSize::Fixed255(alpha) => alpha / 255.0,
         }
     }
 
@@ -49,9 +155,7 @@ impl PgdConfig {
         if self.steps == 0 || self.restarts == 0 {
             return Err(Error::input("PGD needs at least one step and one restart"));
         }
-        let value = match self.step_size {
-            StepSize::RelativeToEps(v) | StepSize::Absolute(v) => v,
-        };
+        let value = self.step_size.value();
         if !(value.is_finite() && value > 0.0) {
             return Err(Error::input(format!("PGD step size must be positive, got {value}")));
         }
@@ -68,46 +172,52 @@ pub(crate) fn pgd_batch(
     rng: &mut TorchRng,
 ) -> Result<Tensor> {
     let alpha = config.alpha(eps);
+    let mut per_image = vec![1i64; images.dim()];
+    per_image[0] = -1;
     let mut examples = duplicate(images)?;
     let mut rows = Tensor::f_arange(images.size()[0], (Kind::Int64, images.device()))?;
-    let mut x = images.shallow_clone();
-    let mut y = labels.shallow_clone();
     for restart in 0..config.restarts {
-        if rows.size()[0] == 0 {
+        if restart > 0 && rows.size()[0] == 0 {
             break;
         }
-        let noise = rng.uniform(&x.size(), -(eps as f32), eps as f32, x.device())?;
-        let mut adv = x.f_add(&noise)?.f_clamp(0.0, 1.0)?;
+        let x = images.f_index_select(0, &rows)?;
+        let y = labels.f_index_select(0, &rows)?;
+        let mut adv = if config.random_start {
+            let noise = rng.uniform(&x.size(), -(eps as f32), eps as f32, x.device())?;
+            x.f_add(&noise)?.f_clamp(0.0, 1.0)?
+        } else {
+            x.shallow_clone()
+        };
+        let mut fooled = Tensor::f_zeros([x.size()[0]], (Kind::Bool, x.device()))?;
+        let mut last_fooled = x.shallow_clone();
+        let mut record = |adv: &Tensor, logits: &Tensor| -> Result<()> {
+            if config.success == PgdSuccess::AnyIterate {
+                let misclassified = logits.f_argmax(1, false)?.f_ne_tensor(&y)?;
+                last_fooled = adv.f_where_self(&misclassified.f_view(per_image.as_slice())?, &last_fooled)?;
+                fooled = fooled.f_logical_or(&misclassified)?;
+            }
+            Ok(())
+        };
         for _ in 0..config.steps {
             let g = oracle.gradient(&adv, Reduce::Mean, |logits| cross_entropy(logits, &y))?;
-            let correct = g.logits.f_argmax(1, false)?.f_eq_tensor(&y)?;
-            let mut grad = g.grad;
-            let fooled = correct.f_logical_not()?;
-            if any(&fooled)? {
-                put_rows(&mut examples, &rows_where(&rows, &fooled)?, &rows_where(&adv, &fooled)?)?;
-                rows = rows_where(&rows, &correct)?;
-                x = rows_where(&x, &correct)?;
-                y = rows_where(&y, &correct)?;
-                adv = rows_where(&adv, &correct)?;
-                grad = rows_where(&grad, &correct)?;
-                if rows.size()[0] == 0 {
-                    break;
-                }
-            }
-            let stepped = adv.f_add(&grad.f_sign()?.f_mul_scalar(alpha)?)?;
+            record(&adv, &g.logits)?;
+            let stepped = adv.f_add(&g.grad.f_sign()?.f_mul_scalar(alpha)?)?;
             let delta = stepped.f_sub(&x)?.f_clamp(-eps, eps)?;
             adv = x.f_add(&delta)?.f_clamp(0.0, 1.0)?;
         }
-        if rows.size()[0] == 0 {
-            break;
-        }
-        put_rows(&mut examples, &rows, &adv)?;
-        if restart + 1 < config.restarts {
-            let correct = oracle.logits(&adv)?.f_argmax(1, false)?.f_eq_tensor(&y)?;
-            rows = rows_where(&rows, &correct)?;
-            x = rows_where(&x, &correct)?;
-            y = rows_where(&y, &correct)?;
-        }
+        let last_logits = oracle.logits(&adv)?;
+        let result = match config.success {
+            PgdSuccess::LastIterate => {
+                fooled = last_logits.f_argmax(1, false)?.f_ne_tensor(&y)?;
+                adv
+            }
+            PgdSuccess::AnyIterate => {
+                record(&adv, &last_logits)?;
+                last_fooled.f_where_self(&fooled.f_view(per_image.as_slice())?, &adv)?
+            }
+        };
+        put_rows(&mut examples, &rows, &result)?;
+        rows = rows_where(&rows, &fooled.f_logical_not()?)?;
     }
     Ok(examples)
 }

@@ -1,18 +1,17 @@
-//! The adversarial evaluation of one network: a clean pass over the images, then each attack over
-//! its epsilon ladder (ascending), in batches, with the invariants checked on every batch and the
-//! measurements of every (attack, eps).
+//! The adversarial evaluation of one network: a clean pass over the images, then each attack at
+//! every radius of its epsilon ladder, each radius measured on its own, in batches, with the
+//! invariants checked on every batch and the measurements of every (attack, eps).
 //!
-//! Which image is evaluated under an (attack, eps): an image misclassified clean is not attacked
-//! and keeps its clean prediction; in ladder mode an image fooled at a smaller radius keeps that
-//! adversarial example (it lies in every larger ball) and is not attacked again; every other image
-//! is attacked and its adversarial example (see each attack for which point that is) is classified
-//! once more in a final forward pass, whose prediction decides robustness, as AutoAttack's
-//! `run_standard_evaluation` re-predicts before counting. Confidence and loss are those of the
-//! evaluated point.
+//! Which point is scored under an (attack, eps) depends on the attack's [`ScoringSet`]:
+//! - `all-images`: every image is attacked, and its adversarial example (see each attack for
+//!   which point that is) is classified once more; that prediction is the image's outcome.
+//! - `clean-correct` (AutoAttack's): an image misclassified clean is not attacked and keeps its
+//!   clean outcome; an attacked image whose adversarial example is misclassified is scored there,
+//!   and a robust one is scored at its clean input, as AutoAttack returns it.
 //!
 //! Cost accounting: each (attack, eps) row counts the image-level forward and backward passes spent
-//! on it, final passes included. In ladder mode FGSM computes its gradient once, at the first
-//! radius, and reuses it at the others; its backward passes appear on the first row.
+//! on it, final passes included. FGSM's gradient does not depend on eps: it is computed once per
+//! image, at the first radius, and its backward passes appear on that row.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -21,7 +20,9 @@ use tch::{Device, Kind, Tensor};
 
 use super::Classifier;
 use super::apgd::apgd_batch;
-use super::config::{AttackKind, AttackParams, AttackSpec, LadderMode, Protocol, RecordedSettings};
+use super::config::{
+    AttackKind, AttackParams, AttackSpec, Protocol, ProtocolName, RecordedSettings, ScoringSet,
+};
 use super::fgsm;
 use super::loss::cross_entropy;
 use super::ops::put_rows;
@@ -60,6 +61,7 @@ pub enum Condition {
         eps_255: f64,
         seed: u64,
         settings: RecordedSettings,
+        scoring: ScoringSet,
     },
     /// Images corrupted by `corruption` at `severity` 1..5 (measured by [`measure`]).
     Corruption {
@@ -159,7 +161,7 @@ pub struct AttackResult {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
-    pub mode: LadderMode,
+    pub protocol: ProtocolName,
     pub clean: Measurement,
     pub attacks: Vec<AttackResult>,
 }
@@ -413,11 +415,11 @@ pub fn evaluate(
     let mut attacks = Vec::new();
     for spec in &protocol.attacks {
         let measurements =
-            run_ladder(model, &data, spec, protocol, subject, device, &clean, &clean_outcomes, progress)?;
+            run_ladder(model, &data, spec, protocol, subject, device, &clean_outcomes, progress)?;
         attacks.push(AttackResult { spec: spec.clone(), measurements });
     }
     flag_gradient_masking(&mut attacks);
-    Ok(Report { mode: protocol.mode, clean, attacks })
+    Ok(Report { protocol: protocol.name, clean, attacks })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -428,15 +430,18 @@ fn run_ladder(
     protocol: &Protocol,
     subject: &Subject,
     device: Device,
-    clean: &Measurement,
     clean_outcomes: &Outcomes,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<Measurement>> {
     let n = data.len();
     let attack = spec.kind;
-    let mut previous_correct = clean.correct.clone();
-    let mut carried = clean_outcomes.clone();
-    // FGSM's gradient signs per image (int8, on the images' device), kept in ladder mode.
+    let clean_correct: Vec<bool> =
+        data.labels.iter().zip(&clean_outcomes.predicted).map(|(l, p)| l == p).collect();
+    let attacked: Vec<usize> = match spec.scoring {
+        ScoringSet::AllImages => (0..n).collect(),
+        ScoringSet::CleanCorrect => (0..n).filter(|&i| clean_correct[i]).collect(),
+    };
+    // FGSM's gradient signs per image (int8, on the images' device), from the first radius on.
     let mut fgsm_signs: Option<Tensor> = None;
     let mut measurements = Vec::with_capacity(spec.eps_255.len());
     for &eps_255 in &spec.eps_255 {
@@ -444,32 +449,18 @@ fn run_ladder(
         let seed = attack_seed(subject.index, subject.dataset, subject.training_seed, attack, eps_255);
         let started = Instant::now();
         let mut oracle = Oracle::new(model);
-        let attacked: Vec<usize> = (0..n)
-            .filter(|&i| {
-                clean.correct[i] && (protocol.mode == LadderMode::Independent || previous_correct[i])
-            })
-            .collect();
-        let mut outcomes = match protocol.mode {
-            LadderMode::Ladder => carried.clone(),
-            LadderMode::Independent => clean_outcomes.clone(),
-        };
+        let mut outcomes = clean_outcomes.clone();
         let name = attack.name();
         progress(Progress { condition: name, eps_255: Some(eps_255), done: 0, total: attacked.len() });
         let mut done = 0;
+        let first_radius = measurements.is_empty();
         for chunk in attacked.chunks(protocol.batch_size) {
             let (x, y) = data.batch(chunk, device)?;
             let mut rng = TorchRng::new(seed);
             let examples = match &spec.params {
                 AttackParams::Fgsm => {
-                    let reuse = protocol.mode == LadderMode::Ladder && !measurements.is_empty();
-                    let sign = match (&fgsm_signs, reuse) {
-                        (Some(cache), true) => {
-                            let index = index_tensor(chunk, cache.device())?;
-                            cache.f_index_select(0, &index)?.f_to_device(device)?.f_to_kind(Kind::Float)?
-                        }
-                        _ => fgsm::gradient_sign(&mut oracle, &x, &y)?,
-                    };
-                    if protocol.mode == LadderMode::Ladder && measurements.is_empty() {
+                    let sign = if first_radius {
+                        let sign = fgsm::gradient_sign(&mut oracle, &x, &y)?;
                         let images = data.images;
                         let mut cache = match fgsm_signs.take() {
                             Some(cache) => cache,
@@ -479,7 +470,16 @@ fn run_ladder(
                         let signs = sign.f_to_kind(Kind::Int8)?.f_to_device(cache.device())?;
                         put_rows(&mut cache, &index, &signs)?;
                         fgsm_signs = Some(cache);
-                    }
+                        sign
+                    } else {
+                        let Some(cache) = &fgsm_signs else {
+                            return Err(Error::Internal(
+                                "FGSM gradient signs missing after the first radius".into(),
+                            ));
+                        };
+                        let index = index_tensor(chunk, cache.device())?;
+                        cache.f_index_select(0, &index)?.f_to_device(device)?.f_to_kind(Kind::Float)?
+                    };
                     fgsm::step(&x, &sign, eps)?
                 }
                 AttackParams::Pgd(config) => pgd_batch(&mut oracle, &x, &y, eps, config, &mut rng)?,
@@ -488,34 +488,38 @@ fn run_ladder(
             };
             check_examples(&x, &examples, eps, attack, eps_255)?;
             let batch = classify(&mut oracle, &examples, &y)?;
-            outcomes.set(chunk, &batch);
+            match spec.scoring {
+                ScoringSet::AllImages => outcomes.set(chunk, &batch),
+                ScoringSet::CleanCorrect => {
+                    // A robust image is scored at its clean input; its clean outcome is already there.
+                    for (k, &i) in chunk.iter().enumerate() {
+                        if batch.predicted[k] != data.labels[i] {
+                            outcomes.predicted[i] = batch.predicted[k];
+                            outcomes.confidence[i] = batch.confidence[k];
+                            outcomes.loss[i] = batch.loss[k];
+                        }
+                    }
+                }
+            }
             done += chunk.len();
             progress(Progress { condition: name, eps_255: Some(eps_255), done, total: attacked.len() });
         }
-        let condition =
-            Condition::Adversarial { attack, eps_255, seed, settings: spec.recorded_settings(eps) };
+        let condition = Condition::Adversarial {
+            attack,
+            eps_255,
+            seed,
+            settings: spec.recorded_settings(eps),
+            scoring: spec.scoring,
+        };
         let measurement =
             summarize(condition, &data.labels, &outcomes, &oracle, started.elapsed().as_secs_f64())?;
-        for (i, &correct) in measurement.correct.iter().enumerate() {
-            if correct && !clean.correct[i] {
+        if spec.scoring == ScoringSet::CleanCorrect {
+            if let Some(i) = (0..n).find(|&i| measurement.correct[i] && !clean_correct[i]) {
                 return Err(Error::Internal(format!(
                     "{attack} at eps {eps_255}/255: image {i} is robust but misclassified clean"
                 )));
             }
-            if correct && !previous_correct[i] && protocol.mode == LadderMode::Ladder {
-                return Err(Error::Internal(format!(
-                    "{attack} at eps {eps_255}/255: image {i} is robust although it was fooled at a smaller eps"
-                )));
-            }
         }
-        if measurement.accuracy > clean.accuracy {
-            return Err(Error::Internal(format!(
-                "{attack} at eps {eps_255}/255: robust accuracy {} exceeds clean accuracy {}",
-                measurement.accuracy, clean.accuracy
-            )));
-        }
-        previous_correct = measurement.correct.clone();
-        carried = outcomes;
         measurements.push(measurement);
     }
     Ok(measurements)
@@ -569,6 +573,7 @@ mod tests {
                 eps_255,
                 seed: 0,
                 settings: RecordedSettings::default(),
+                scoring: ScoringSet::CleanCorrect,
             },
             predicted: vec![0; correct.len()],
             correct,
@@ -587,7 +592,7 @@ mod tests {
 
     fn result(attack: AttackKind, rows: Vec<(f64, usize)>) -> AttackResult {
         AttackResult {
-            spec: AttackSpec::new(attack),
+            spec: AttackSpec::new(attack, ProtocolName::Custom),
             measurements: rows
                 .into_iter()
                 .map(|(eps, robust)| measurement(attack, eps, (0..100).map(|i| i < robust).collect()))

@@ -2,7 +2,6 @@
 //! as corruption passes): one `evaluations` and one `sample_outcomes` row per measurement, and its
 //! sparse `confusion` rows.
 
-use super::config::LadderMode;
 use super::protocol::{Condition, Measurement, Report, Subject};
 use crate::Result;
 use crate::store::schema::{CONFUSION, EVALUATIONS, SAMPLE_OUTCOMES};
@@ -10,6 +9,10 @@ use crate::store::{Rows, Value};
 
 /// Who measured the rows.
 pub const SOURCE: &str = "nasrob";
+
+/// The `ladder_mode` of every row nasrob writes: each radius measured on its own (older
+/// benchmarks may hold `ladder` rows, see `schemas/evaluations.json`).
+pub const INDEPENDENT: &str = "independent";
 
 /// The identity columns of the rows besides the [`Subject`].
 #[derive(Clone, Copy, Debug)]
@@ -48,10 +51,9 @@ fn condition_columns(m: &Measurement) -> Vec<(&'static str, Value)> {
     ]
 }
 
-/// One `evaluations` row per measurement; `mode` is recorded with the adversarial ones.
+/// One `evaluations` row per measurement.
 pub fn evaluation_rows<'a>(
     measurements: impl IntoIterator<Item = &'a Measurement>,
-    mode: Option<LadderMode>,
     ctx: &RowContext,
 ) -> Result<Rows> {
     let mut rows = Rows::new(&EVALUATIONS);
@@ -74,7 +76,7 @@ pub fn evaluation_rows<'a>(
             ("flags", (!m.flags.is_empty()).then(|| m.flags.join(",")).into()),
             ("config_hash", ctx.config_hash.into()),
         ]);
-        if let Condition::Adversarial { eps_255, seed, settings, .. } = &m.condition {
+        if let Condition::Adversarial { eps_255, seed, settings, scoring, .. } = &m.condition {
             row.extend([
                 ("norm", "Linf".into()),
                 ("eps", (eps_255 / 255.0).into()),
@@ -82,7 +84,8 @@ pub fn evaluation_rows<'a>(
                 ("step_size", settings.step_size.into()),
                 ("restarts", settings.restarts.into()),
                 ("queries", settings.queries.into()),
-                ("ladder_mode", mode.map(|m| m.name()).into()),
+                ("ladder_mode", INDEPENDENT.into()),
+                ("scoring_set", scoring.name().into()),
                 // The seed rule keeps seeds within i64.
                 ("attack_seed", (*seed as i64).into()),
             ]);
@@ -135,7 +138,7 @@ pub fn sample_outcome_rows<'a>(
 impl Report {
     /// One `evaluations` row per measurement of the report.
     pub fn evaluation_rows(&self, ctx: &RowContext) -> Result<Rows> {
-        evaluation_rows(self.measurements(), Some(self.mode), ctx)
+        evaluation_rows(self.measurements(), ctx)
     }
 
     /// Sparse confusion counts of every measurement of the report.

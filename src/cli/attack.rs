@@ -4,14 +4,14 @@ use clap::Args;
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
-use nasrob::attack::bench::{ModeCost, compare_modes};
+use nasrob::attack::bench::ProtocolCost;
 use nasrob::attack::protocol::{Condition, Progress};
 use nasrob::attack::rows::{RowContext, SOURCE};
 use nasrob::attack::{
-    AttackKind, AttackParams, AttackSpec, EvalMode, LadderMode, Measurement, Protocol, Report, Subject,
-    evaluate, parse_attacks, parse_ladder,
+    AttackKind, AttackParams, AttackSpec, EvalMode, Measurement, Protocol, ProtocolName, Report, ScoringSet,
+    Subject, evaluate, parse_attacks, parse_ladder,
 };
-use nasrob::data::{ImageSet, default_data_dir, load_split};
+use nasrob::data::{ImageSet, TestImages, default_data_dir, load_split};
 use nasrob::dataset::Dataset;
 use nasrob::model::{TinyNetwork, WeightsMeta, load_weights, parse_device, read_weights_meta};
 use nasrob::space::{NetworkShape, SearchSpace};
@@ -102,6 +102,13 @@ pub struct TargetArgs {
     /// Training seed of the network: part of every attack seed and recorded with the rows.
     #[arg(long)]
     training_seed: Option<i64>,
+    /// The defaults of every attack setting: jung2023 (the released NB201 robustness dataset's:
+    /// FGSM and PGD score all images, APGD-CE and Square the clean-correct ones; PGD is the basic
+    /// iterative method, 1/255 steps from the image, scored at its last iterate; APGD 1 restart)
+    /// or custom (AutoAttack's conventions for every attack; PGD 2.5*eps/steps from a random start,
+    /// fooled at any iterate; APGD 5 restarts).
+    #[arg(long, default_value = "jung2023")]
+    protocol: String,
     /// Attacks: all (fgsm, pgd, apgd-ce, square) or a comma-separated list of fgsm, pgd,
     /// apgd (apgd-ce), apgd-dlr, apgd-t, square.
     #[arg(long, default_value = "all")]
@@ -110,15 +117,37 @@ pub struct TargetArgs {
     /// released NB201 robustness dataset's].
     #[arg(long, value_name = "ATTACK=LIST")]
     eps: Vec<String>,
-    /// PGD iterations (step size 2.5·eps/steps) [default: 40].
+    /// Which images an attack attacks and scores, e.g. `--scoring fgsm=clean-correct`
+    /// (repeatable): all-images or clean-correct [default: the protocol's].
+    #[arg(long, value_name = "ATTACK=SET")]
+    scoring: Vec<String>,
+    /// PGD iterations [default: 40].
     #[arg(long)]
     pgd_steps: Option<usize>,
+    /// PGD step rule: F*eps/steps, F*eps or A/255, e.g. 2.5*eps/steps or 2/255 [default: the
+    /// protocol's].
+    #[arg(long, value_name = "RULE")]
+    pgd_step: Option<String>,
+    /// PGD starts from a uniform random point of the eps-ball: true or false [default: the
+    /// protocol's].
+    #[arg(long, value_name = "BOOL")]
+    pgd_random_start: Option<bool>,
+    /// Which PGD iterate decides: any-iterate or last-iterate [default: the protocol's].
+    #[arg(long, value_name = "RULE")]
+    pgd_success: Option<String>,
     /// APGD iterations [default: 100].
     #[arg(long)]
     apgd_iterations: Option<usize>,
+    /// APGD restarts [default: the protocol's].
+    #[arg(long)]
+    apgd_restarts: Option<usize>,
     /// Square queries [default: 5000].
     #[arg(long)]
     square_queries: Option<usize>,
+    /// Rescale Square's p schedule to the query budget (torchattacks' default; AutoAttack's
+    /// standard run does not).
+    #[arg(long)]
+    square_rescale_schedule: bool,
     #[command(flatten)]
     eval: EvalArgs,
 }
@@ -127,6 +156,10 @@ pub struct TargetArgs {
 /// `corrupt-eval`.
 #[derive(Args, Debug)]
 pub struct EvalArgs {
+    /// full (the dataset's whole official test set: 10,000 CIFAR images, ImageNet16-120's 6,000
+    /// validation images) or nb201-test (NB201's x-test half for CIFAR-100 and ImageNet16-120).
+    #[arg(long, default_value = "full")]
+    test_images: String,
     /// Evaluate the first N test images [default: all].
     #[arg(long)]
     n_images: Option<usize>,
@@ -151,12 +184,13 @@ impl EvalArgs {
         self.data_dir.clone().unwrap_or_else(default_data_dir)
     }
 
-    /// The first --n-images images of `dataset`'s test split, with NB201's name of the split.
+    /// The first --n-images images of `dataset`'s --test-images, with NB201's name of the split.
     pub fn test_set(&self, dataset: Dataset) -> Result<(String, ImageSet)> {
         if self.n_images == Some(0) {
             return Err(Error::input("--n-images 0 leaves an empty image set"));
         }
-        let (split, set) = load_split(dataset, &self.data_dir())?.test;
+        let which: TestImages = self.test_images.parse()?;
+        let (split, set) = load_split(dataset, &self.data_dir())?.evaluation_set(which).clone();
         Ok(match self.n_images {
             Some(n) if n < set.len() => (split, set.head(n)),
             _ => (split, set),
@@ -168,9 +202,6 @@ impl EvalArgs {
 pub struct AttackArgs {
     #[command(flatten)]
     target: TargetArgs,
-    /// ladder (an image fooled at a smaller eps is not attacked again) or independent.
-    #[arg(long, default_value = "ladder")]
-    mode: String,
     /// Training schedule length in epochs, recorded with the rows.
     #[arg(long)]
     hp: Option<i64>,
@@ -186,7 +217,7 @@ pub struct AttackArgs {
 pub struct BenchAttackArgs {
     #[command(flatten)]
     target: TargetArgs,
-    /// Print both modes' costs and measurements as one JSON object.
+    /// Print the costs and measurements as one JSON object.
     #[arg(long)]
     json: bool,
 }
@@ -199,9 +230,10 @@ struct Resolved {
     device: Device,
 }
 
-fn resolve(args: &TargetArgs, mode: LadderMode) -> Result<Resolved> {
+fn resolve(args: &TargetArgs) -> Result<Resolved> {
     let network = args.network.resolve()?;
-    let mut protocol = Protocol::for_attacks(&parse_attacks(&args.attacks)?, mode);
+    let name: ProtocolName = args.protocol.parse()?;
+    let mut protocol = Protocol::for_attacks(&parse_attacks(&args.attacks)?, name);
     protocol.batch_size = args.eval.batch_size;
     for entry in &args.eps {
         let Some((name, list)) = entry.split_once('=') else {
@@ -213,8 +245,20 @@ fn resolve(args: &TargetArgs, mode: LadderMode) -> Result<Resolved> {
         };
         *spec = spec.clone().with_ladder(&parse_ladder(list)?)?;
     }
+    for entry in &args.scoring {
+        let Some((name, set)) = entry.split_once('=') else {
+            return Err(Error::input(format!(
+                "--scoring '{entry}' is not ATTACK=SET, e.g. fgsm=clean-correct"
+            )));
+        };
+        let kind: AttackKind = name.parse()?;
+        let Some(spec) = protocol.attacks.iter_mut().find(|s| s.kind == kind) else {
+            return Err(Error::input(format!("--scoring names {kind}, which --attacks does not run")));
+        };
+        spec.scoring = set.parse::<ScoringSet>()?;
+    }
     for spec in &mut protocol.attacks {
-        apply_overrides(spec, args);
+        apply_overrides(spec, args)?;
     }
     protocol.validate()?;
     let device = args.eval.device()?;
@@ -230,13 +274,29 @@ fn resolve(args: &TargetArgs, mode: LadderMode) -> Result<Resolved> {
     })
 }
 
-fn apply_overrides(spec: &mut AttackSpec, args: &TargetArgs) {
+fn apply_overrides(spec: &mut AttackSpec, args: &TargetArgs) -> Result<()> {
     match &mut spec.params {
-        AttackParams::Pgd(c) => c.steps = args.pgd_steps.unwrap_or(c.steps),
-        AttackParams::Apgd(c) => c.iterations = args.apgd_iterations.unwrap_or(c.iterations),
-        AttackParams::Square(c) => c.queries = args.square_queries.unwrap_or(c.queries),
+        AttackParams::Pgd(c) => {
+            c.steps = args.pgd_steps.unwrap_or(c.steps);
+            if let Some(rule) = &args.pgd_step {
+                c.step_size = rule.parse()?;
+            }
+            c.random_start = args.pgd_random_start.unwrap_or(c.random_start);
+            if let Some(rule) = &args.pgd_success {
+                c.success = rule.parse()?;
+            }
+        }
+        AttackParams::Apgd(c) => {
+            c.iterations = args.apgd_iterations.unwrap_or(c.iterations);
+            c.restarts = args.apgd_restarts.unwrap_or(c.restarts);
+        }
+        AttackParams::Square(c) => {
+            c.queries = args.square_queries.unwrap_or(c.queries);
+            c.rescale_schedule |= args.square_rescale_schedule;
+        }
         AttackParams::Fgsm => {}
     }
+    Ok(())
 }
 
 /// The first `n` test images as float32 [0,1] pixels on the CPU, with labels and the split name.
@@ -274,9 +334,11 @@ fn progress_bars() -> impl FnMut(Progress) {
 }
 
 fn measurement_json(m: &Measurement) -> serde_json::Value {
-    let (seed, settings) = match &m.condition {
-        Condition::Adversarial { seed, settings, .. } => (Some(*seed), Some(*settings)),
-        Condition::Clean | Condition::Corruption { .. } => (None, None),
+    let (seed, settings, scoring) = match &m.condition {
+        Condition::Adversarial { seed, settings, scoring, .. } => {
+            (Some(*seed), Some(*settings), Some(scoring.name()))
+        }
+        Condition::Clean | Condition::Corruption { .. } => (None, None, None),
     };
     serde_json::json!({
         "condition": m.condition.name(),
@@ -286,6 +348,7 @@ fn measurement_json(m: &Measurement) -> serde_json::Value {
         "confidence_mean": m.confidence_mean,
         "loss_mean": m.loss_mean,
         "attack_seed": seed,
+        "scoring_set": scoring,
         "steps": settings.and_then(|s| s.steps),
         "step_size": settings.and_then(|s| s.step_size),
         "queries": settings.and_then(|s| s.queries),
@@ -323,7 +386,14 @@ fn configuration(resolved: &Resolved, weights_sha: &str, split: &str, n_images: 
         .protocol
         .attacks
         .iter()
-        .map(|s| serde_json::json!({"attack": s.kind.name(), "eps_255": s.eps_255, "params": format!("{:?}", s.params)}))
+        .map(|s| {
+            serde_json::json!({
+                "attack": s.kind.name(),
+                "eps_255": s.eps_255,
+                "scoring_set": s.scoring.name(),
+                "params": format!("{:?}", s.params),
+            })
+        })
         .collect();
     serde_json::json!({
         "weights_sha256": weights_sha,
@@ -334,7 +404,7 @@ fn configuration(resolved: &Resolved, weights_sha: &str, split: &str, n_images: 
         "training_seed": resolved.subject.training_seed,
         "split": split,
         "n_images": n_images,
-        "mode": resolved.protocol.mode.name(),
+        "protocol": resolved.protocol.name.name(),
         "batch_size": resolved.protocol.batch_size,
         "attacks": attacks,
         "device": format!("{:?}", resolved.device),
@@ -359,8 +429,8 @@ pub(super) fn append_all(bench: &BenchDir, part: &str, tables: &[&Rows], config_
 }
 
 pub fn run(args: AttackArgs) -> Result<()> {
-    let mode: LadderMode = args.mode.parse()?;
-    let resolved = resolve(&args.target, mode)?;
+    let resolved = resolve(&args.target)?;
+    let protocol_name = resolved.protocol.name.name();
     let weights_bytes = std::fs::read(&args.target.network.weights)
         .map_err(|e| Error::input_file(&args.target.network.weights, e))?;
     let weights_sha = sha256_hex(&weights_bytes);
@@ -374,7 +444,7 @@ pub fn run(args: AttackArgs) -> Result<()> {
         "attack-{}-{}-seed{training}-{}-{}",
         resolved.subject.index,
         resolved.subject.dataset.name(),
-        mode.name(),
+        protocol_name,
         &config_hash[..16]
     );
     let bench = BenchDir::new(&args.out);
@@ -426,7 +496,7 @@ pub fn run(args: AttackArgs) -> Result<()> {
                 "index": resolved.subject.index,
                 "arch": resolved.network.arch_string,
                 "dataset": resolved.subject.dataset.name(),
-                "mode": mode.name(),
+                "protocol": protocol_name,
                 "n_images": n_images,
                 "config_hash": config_hash,
                 "measurements": measurements,
@@ -438,65 +508,69 @@ pub fn run(args: AttackArgs) -> Result<()> {
     Ok(())
 }
 
-fn mode_json(report: &Report) -> serde_json::Value {
-    let cost = ModeCost::of(report);
-    let measurements: Vec<serde_json::Value> = report.measurements().map(measurement_json).collect();
-    serde_json::json!({
-        "total": cost.total,
-        "clean": cost.clean,
-        "attacks": cost.attacks,
-        "measurements": measurements,
-    })
+fn print_cost(cost: &ProtocolCost) {
+    println!(
+        "{:<10} {:>14} {:>14} {:>10} {:>16}",
+        "attack", "forward", "backward", "seconds", "image-passes/s"
+    );
+    let rows = std::iter::once(("clean", &cost.clean))
+        .chain(cost.attacks.iter().map(|(name, c)| (*name, c)))
+        .chain(std::iter::once(("total", &cost.total)));
+    for (name, c) in rows {
+        println!(
+            "{:<10} {:>14} {:>14} {:>10.1} {:>16.0}",
+            name,
+            c.forward_passes,
+            c.backward_passes,
+            c.seconds,
+            c.passes_per_second()
+        );
+    }
 }
 
 pub fn bench(args: BenchAttackArgs) -> Result<()> {
-    let resolved = resolve(&args.target, LadderMode::Ladder)?;
+    let resolved = resolve(&args.target)?;
     let (_vs, net) = load_network(&resolved.network, &args.target.network.weights, resolved.device)?;
     let (_, images, labels) = test_images(&args.target, resolved.subject.dataset)?;
-    let mut bars = progress_bars();
-    let comparison = compare_modes(
+    let report = evaluate(
         &EvalMode(&net),
         &images,
         &labels,
         &resolved.protocol,
         &resolved.subject,
         resolved.device,
-        &mut |_, p| bars(p),
+        &mut progress_bars(),
     )?;
-    let ladder = comparison.ladder_cost();
-    let independent = comparison.independent_cost();
+    let cost = ProtocolCost::of(&report);
     if args.json {
+        let measurements: Vec<serde_json::Value> = report.measurements().map(measurement_json).collect();
+        let attacks: serde_json::Map<String, serde_json::Value> = cost
+            .attacks
+            .iter()
+            .map(|(name, c)| {
+                let mut value = serde_json::to_value(c).unwrap_or_default();
+                value["image_passes_per_second"] = c.passes_per_second().into();
+                ((*name).to_string(), value)
+            })
+            .collect();
         println!(
             "{}",
             serde_json::json!({
                 "index": resolved.subject.index,
                 "arch": resolved.network.arch_string,
                 "dataset": resolved.subject.dataset.name(),
+                "protocol": cost.protocol,
                 "n_images": images.size()[0],
                 "device": format!("{:?}", resolved.device),
                 "threads": tch::get_num_threads(),
-                "ladder": mode_json(&comparison.ladder),
-                "independent": mode_json(&comparison.independent),
+                "total": cost.total,
+                "clean": cost.clean,
+                "attacks": attacks,
+                "measurements": measurements,
             })
         );
         return Ok(());
     }
-    println!("{:<12} {:>14} {:>14} {:>10}", "mode", "forward", "backward", "seconds");
-    for cost in [&ladder, &independent] {
-        println!(
-            "{:<12} {:>14} {:>14} {:>10.1}",
-            cost.mode, cost.total.forward_passes, cost.total.backward_passes, cost.total.seconds
-        );
-        for (name, c) in &cost.attacks {
-            println!("  {:<10} {:>14} {:>14} {:>10.1}", name, c.forward_passes, c.backward_passes, c.seconds);
-        }
-    }
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::INFINITY };
-    println!(
-        "independent / ladder: {:.2}x backward passes, {:.2}x forward passes, {:.2}x time",
-        ratio(independent.total.backward_passes as f64, ladder.total.backward_passes as f64),
-        ratio(independent.total.forward_passes as f64, ladder.total.forward_passes as f64),
-        ratio(independent.total.seconds, ladder.total.seconds)
-    );
+    print_cost(&cost);
     Ok(())
 }

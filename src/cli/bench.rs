@@ -22,7 +22,7 @@ pub enum BenchCommand {
     /// Time the query layer on a benchmark: cold open + first lookup, lookups per second through
     /// the library API, a full-table aggregate, and peak memory. Run it in a fresh process.
     Query(QueryBenchArgs),
-    /// The attack protocol on one network in ladder and independent mode: passes and seconds.
+    /// The attack protocol on one network: passes, seconds and image-passes per second per attack.
     #[cfg(feature = "torch")]
     Attack(super::attack::BenchAttackArgs),
     /// Training-free proxies on the CPU: seconds per architecture of each proxy, architectures per

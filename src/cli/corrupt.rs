@@ -5,7 +5,7 @@ use clap::Args;
 use nasrob::corrupt::{
     Corruption, FrostTextures, Image, benchmark, export_cifar_c, read_npy_u8, write_preview_png,
 };
-use nasrob::data::{default_data_dir, load_split};
+use nasrob::data::{TestImages, default_data_dir, load_split};
 use nasrob::dataset::Dataset;
 use nasrob::{Error, Result};
 
@@ -77,7 +77,8 @@ pub fn run(args: CorruptArgs) -> Result<()> {
             return Err(Error::input("give --dataset or --from-npy"));
         };
         let dataset: Dataset = name.parse()?;
-        let test = load_split(dataset, &data_dir)?.test.1;
+        // CIFAR-10-C and CIFAR-100-C corrupt the whole official test set.
+        let test = load_split(dataset, &data_dir)?.evaluation_set(TestImages::Full).1.clone();
         let images = (0..test.len())
             .map(|i| Image::new(test.height, test.width, test.channels, test.image_hwc(i)))
             .collect::<std::result::Result<Vec<_>, _>>()?;

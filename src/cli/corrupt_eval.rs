@@ -160,7 +160,7 @@ pub fn run(args: CorruptEvalArgs) -> Result<()> {
     provenance.inputs.insert(args.network.weights.display().to_string(), weights_sha);
     provenance.config = Some(config);
     let tables = [
-        &rows::evaluation_rows(&measurements, None, &ctx)?,
+        &rows::evaluation_rows(&measurements, &ctx)?,
         &rows::confusion_rows(&measurements, &ctx)?,
         &rows::sample_outcome_rows(&measurements, &ctx)?,
         &provenance.rows()?,

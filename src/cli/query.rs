@@ -108,8 +108,7 @@ pub fn run(cmd: QueryCommand) -> Result<()> {
 
 fn summary(args: SummaryArgs) -> Result<()> {
     let dataset: nasrob::dataset::Dataset = args.dataset.parse()?;
-    let lookup = nasrob::query::Lookup::open(&args.bench, dataset)?;
-    let s = nasrob::query::summary::summarize(&lookup, args.top)?;
+    let s = nasrob::query::summary::summarize_folder(&args.bench, dataset, args.top)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&s).map_err(|e| nasrob::Error::Internal(e.to_string()))?);
         return Ok(());
@@ -129,6 +128,9 @@ fn summary(args: SummaryArgs) -> Result<()> {
                 None => println!("  {:<16} undefined (n = {})", row.metric, row.n),
             }
         }
+    }
+    for note in &s.notes {
+        println!("\nnote: {note}");
     }
     Ok(())
 }

@@ -39,6 +39,51 @@ pub struct SplitSets {
     pub valid: Option<(String, ImageSet)>,
     /// The test set and NB201's name for it (`ori-test`, `x-test`, `test`).
     pub test: (String, ImageSet),
+    /// The whole official test set (`ori-test`) where NB201 tests on half of it: CIFAR-100's
+    /// 10,000 test images, ImageNet16-120's 6,000 validation images.
+    pub full_test: Option<(String, ImageSet)>,
+}
+
+/// Which test images a network is evaluated on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TestImages {
+    /// The dataset's whole official test set (CIFAR-10 and CIFAR-100: 10,000 images, as CIFAR-10-C
+    /// and CIFAR-100-C are; ImageNet16-120: its 6,000 validation images).
+    Full,
+    /// NB201's test split: the x-test half for CIFAR-100 and ImageNet16-120, the whole set
+    /// otherwise.
+    Nb201Test,
+}
+
+impl TestImages {
+    pub fn name(self) -> &'static str {
+        match self {
+            TestImages::Full => "full",
+            TestImages::Nb201Test => "nb201-test",
+        }
+    }
+}
+
+impl std::str::FromStr for TestImages {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<TestImages> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "full" => Ok(TestImages::Full),
+            "nb201-test" => Ok(TestImages::Nb201Test),
+            _ => Err(Error::input(format!("unknown test image set '{s}': expected full or nb201-test"))),
+        }
+    }
+}
+
+impl SplitSets {
+    /// The evaluated images and their split name.
+    pub fn evaluation_set(&self, which: TestImages) -> &(String, ImageSet) {
+        match (which, &self.full_test) {
+            (TestImages::Full, Some(full)) => full,
+            _ => &self.test,
+        }
+    }
 }
 
 const FASHION_TRAIN_IMAGES: &[u8] = include_bytes!("../../datasets/fashion-mini/train-images-idx3-ubyte.gz");
@@ -61,18 +106,21 @@ pub fn load_split(dataset: Dataset, data_dir: &Path) -> Result<SplitSets> {
         let (a, b) = split.halves(first, second)?;
         Ok::<_, Error>((set.select(a)?, set.select(b)?))
     };
-    let x_valid_and_x_test = |train: ImageSet, (valid, test): (ImageSet, ImageSet)| SplitSets {
-        dataset,
-        train,
-        valid: Some(("x-valid".into(), valid)),
-        test: ("x-test".into(), test),
-    };
+    let x_valid_and_x_test =
+        |train: ImageSet, (valid, test): (ImageSet, ImageSet), full: ImageSet| SplitSets {
+            dataset,
+            train,
+            valid: Some(("x-valid".into(), valid)),
+            test: ("x-test".into(), test),
+            full_test: Some(("ori-test".into(), full)),
+        };
     match dataset {
         Dataset::FashionMini => Ok(SplitSets {
             dataset,
             train: embedded_fashion(FASHION_TRAIN_IMAGES, FASHION_TRAIN_LABELS)?,
             valid: None,
             test: ("test".into(), embedded_fashion(FASHION_TEST_IMAGES, FASHION_TEST_LABELS)?),
+            full_test: None,
         }),
         Dataset::Cifar10 | Dataset::Cifar10Valid => {
             let dir = data_dir.join("cifar-10-batches-bin");
@@ -84,20 +132,18 @@ pub fn load_split(dataset: Dataset, data_dir: &Path) -> Result<SplitSets> {
             )?;
             let test = ("ori-test".into(), formats::read_cifar_binary(&dir.join("test_batch.bin"), 1, &f)?);
             if dataset == Dataset::Cifar10 {
-                return Ok(SplitSets { dataset, train, valid: None, test });
+                return Ok(SplitSets { dataset, train, valid: None, test, full_test: None });
             }
             let (train, valid) = split_in_halves("cifar-split.txt", "train", "valid", &train)?;
-            Ok(SplitSets { dataset, train, valid: Some(("x-valid".into(), valid)), test })
+            Ok(SplitSets { dataset, train, valid: Some(("x-valid".into(), valid)), test, full_test: None })
         }
         Dataset::Cifar100 => {
             let dir = data_dir.join("cifar-100-binary");
             let f = fix("cifar100");
             let train = formats::read_cifar_binary(&dir.join("train.bin"), 2, &f)?;
             let test = formats::read_cifar_binary(&dir.join("test.bin"), 2, &f)?;
-            Ok(x_valid_and_x_test(
-                train,
-                split_in_halves("cifar100-test-split.txt", "xvalid", "xtest", &test)?,
-            ))
+            let halves = split_in_halves("cifar100-test-split.txt", "xvalid", "xtest", &test)?;
+            Ok(x_valid_and_x_test(train, halves, test))
         }
         Dataset::ImageNet16_120 => {
             let dir = data_dir.join("ImageNet16");
@@ -113,7 +159,7 @@ pub fn load_split(dataset: Dataset, data_dir: &Path) -> Result<SplitSets> {
             )?;
             let val = formats::read_imagenet16_batch(&dir.join("val_data"), &f)?;
             let halves = split_in_halves("imagenet-16-120-test-split.txt", "xvalid", "xtest", &val)?;
-            Ok(x_valid_and_x_test(train, halves))
+            Ok(x_valid_and_x_test(train, halves, val))
         }
     }
 }

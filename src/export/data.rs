@@ -207,7 +207,8 @@ pub fn axis(metric: &Metric) -> (String, f64) {
         MetricFamily::Clean
         | MetricFamily::Adversarial
         | MetricFamily::Corruption
-        | MetricFamily::Aggregate => (format!("{} accuracy (%)", metric.name), 100.0),
+        | MetricFamily::Aggregate
+        | MetricFamily::WorstCase => (format!("{} accuracy (%)", metric.name), 100.0),
         // The lookup's costs are those of NB201's network (C=16, N=5), whatever size was trained.
         MetricFamily::Cost if metric.name == "params" => {
             ("parameters of the NB201 network (millions)".into(), 1.0)

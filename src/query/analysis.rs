@@ -320,7 +320,11 @@ pub fn nas_table(lookup: &Lookup, request: &NasRequest) -> Result<NasTable> {
 fn is_accuracy(lookup: &Lookup, id: MetricId) -> bool {
     matches!(
         lookup.info(id).family,
-        MetricFamily::Clean | MetricFamily::Adversarial | MetricFamily::Corruption | MetricFamily::Aggregate
+        MetricFamily::Clean
+            | MetricFamily::Adversarial
+            | MetricFamily::Corruption
+            | MetricFamily::Aggregate
+            | MetricFamily::WorstCase
     )
 }
 
@@ -434,11 +438,12 @@ fn match_selector(lookup: &Lookup, selector: &str) -> Result<Vec<MetricId>> {
             "adversarial" => MetricFamily::Adversarial,
             "corruption" => MetricFamily::Corruption,
             "aggregate" => MetricFamily::Aggregate,
+            "worst_case" => MetricFamily::WorstCase,
             "cost" => MetricFamily::Cost,
             "proxy" => MetricFamily::Proxy,
             other => {
                 return Err(Error::input(format!(
-                    "unknown metric family '{other}': expected clean, adversarial, corruption, aggregate, cost or proxy"
+                    "unknown metric family '{other}': expected clean, adversarial, corruption, aggregate, worst_case, cost or proxy"
                 )));
             }
         };

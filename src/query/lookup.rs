@@ -7,6 +7,9 @@
 //! - `<attack>@<eps_255>`: accuracy under an L-inf attack of radius eps_255/255, e.g. `fgsm@1`,
 //!   `pgd@0.5`, `apgd-ce@8` (alias `apgd@8`), `square@1`; `1.0` and `1` are the same radius.
 //! - `<corruption>@<severity>`: accuracy on a corruption at severity 1..5, e.g. `fog@3`.
+//! - Worst cases from per-image outcomes (benchmarks nasrob measured): `<attack>_worst@<eps_255>`
+//!   (correct at every radius of the attack up to eps) and `worst@<eps_255>` (correct clean and
+//!   under every attack measured at eps, AutoAttack's worst case); see [`super::worst`].
 //! - Aggregates of one source: `adversarial_mean` (every attack at every radius),
 //!   `corruption_mean` (every corruption at every severity), `<attack>_mean` and
 //!   `<corruption>_mean`. An aggregate is missing for an index that lacks any of its parts.
@@ -51,6 +54,8 @@ pub enum MetricFamily {
     Adversarial,
     Corruption,
     Aggregate,
+    /// Worst cases over radii or attacks, derived from per-image outcomes.
+    WorstCase,
     Cost,
     Proxy,
 }
@@ -239,6 +244,12 @@ impl Lookup {
         }
         if rows == 0 {
             return Err(absent_dataset(bench, dataset));
+        }
+        for worst in super::worst::worst_cases(bench, dataset)? {
+            let p = slot(&worst.source, worst.name, MetricFamily::WorstCase, &mut accumulators);
+            let a = &mut accumulators[p];
+            a.sum[worst.index] += worst.accuracy;
+            a.count[worst.index] += 1;
         }
         Ok(Lookup::build(dataset, accumulators))
     }

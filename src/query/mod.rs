@@ -13,6 +13,7 @@ pub mod nas;
 pub mod pareto;
 pub mod summary;
 pub mod tau;
+pub mod worst;
 
 pub use error::QueryError;
 

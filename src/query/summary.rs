@@ -1,11 +1,14 @@
 //! A benchmark at a glance (`nasrob query summary`, the end of `make demo`): the best measured
-//! architectures by clean, mean adversarial and mean corruption accuracy, and Kendall's τ-b of
-//! clean accuracy with every adversarial metric.
+//! architectures by clean, mean adversarial, worst-case (AutoAttack's, at 1/255) and mean
+//! corruption accuracy, and Kendall's τ-b of clean accuracy with every adversarial metric and
+//! every per-radius worst case over attacks (`worst@<eps>`).
 
 use super::lookup::{Lookup, MetricFamily, MetricId};
 use super::tau::correlate;
 use crate::Result;
+use crate::dataset::Dataset;
 use crate::space::SearchSpace;
+use crate::store::Bench;
 
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Ranked {
@@ -33,8 +36,28 @@ pub struct Summary {
     /// Architectures with measurements of their own.
     pub architectures: usize,
     pub objectives: Vec<ObjectiveTop>,
-    /// τ-b of clean accuracy with each adversarial metric, over the measured architectures.
+    /// τ-b of clean accuracy with each adversarial metric and each `worst@<eps>`, over the
+    /// measured architectures.
     pub clean_vs_adversarial: Vec<TauRow>,
+    /// What a reader should know about the rows, e.g. that some come from a ladder evaluation.
+    pub notes: Vec<String>,
+}
+
+/// Summarises `dataset` in the benchmark folder `bench_dir`, with notes on how its rows were
+/// measured.
+pub fn summarize_folder(bench_dir: &std::path::Path, dataset: Dataset, top: usize) -> Result<Summary> {
+    let bench = Bench::open(bench_dir)?;
+    let mut summary = summarize(&Lookup::from_bench(&bench, dataset)?, top)?;
+    let ladder = super::worst::ladder_rows(&bench, dataset)?;
+    if ladder > 0 {
+        summary.notes.push(format!(
+            "{ladder} adversarial rows were measured in ladder mode by an older nasrob: an image fooled at a \
+             smaller eps counted as fooled at that eps without being attacked again, so each such row is \
+             the running worst case over radii up to eps (the <attack>_worst@<eps> metric), not the \
+             accuracy at eps alone"
+        ));
+    }
+    Ok(summary)
 }
 
 /// Indices that carry their own value of `metric`.
@@ -48,7 +71,7 @@ pub fn summarize(lookup: &Lookup, top: usize) -> Result<Summary> {
     let clean = lookup.resolve("clean")?;
     let archs = measured(lookup, clean);
     let mut objectives = Vec::new();
-    for name in ["clean", "adversarial_mean", "corruption_mean"] {
+    for name in ["clean", "adversarial_mean", "worst@1", "corruption_mean"] {
         let Ok(id) = lookup.resolve(name) else { continue };
         let mut ranked: Vec<Ranked> = archs
             .iter()
@@ -69,7 +92,8 @@ pub fn summarize(lookup: &Lookup, top: usize) -> Result<Summary> {
     let mut clean_vs_adversarial = Vec::new();
     for id in lookup.ids() {
         let info = lookup.info(id);
-        if info.family != MetricFamily::Adversarial {
+        let over_attacks = info.family == MetricFamily::WorstCase && info.name.starts_with("worst@");
+        if info.family != MetricFamily::Adversarial && !over_attacks {
             continue;
         }
         let c = correlate(&clean_column, &restrict(id))?;
@@ -84,5 +108,6 @@ pub fn summarize(lookup: &Lookup, top: usize) -> Result<Summary> {
         architectures: archs.len(),
         objectives,
         clean_vs_adversarial,
+        notes: Vec::new(),
     })
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use polars::prelude::*;
 
-use super::schema::{self, SCHEMA_VERSION, TableSchema};
+use super::schema::{self, READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, TableSchema};
 use super::write::{META_SCHEMA_VERSION, META_TABLE};
 use crate::fsutil::TEMP_PREFIX;
 use crate::{Error, Result};
@@ -37,12 +37,12 @@ pub fn check_file(path: &Path) -> Result<&'static TableSchema> {
         return Err(Error::input_file(path, format!("unknown table '{table_name}' in the file's metadata")));
     };
     let version = get(META_SCHEMA_VERSION).unwrap_or_default();
-    if version != SCHEMA_VERSION.to_string() {
+    if !READABLE_SCHEMA_VERSIONS.iter().any(|v| v.to_string() == version) {
         return Err(Error::input_file(
             path,
             format!(
-                "written with schema version '{version}' but this nasrob reads version {SCHEMA_VERSION}; \
-                 regenerate or re-import the table with this version"
+                "written with schema version '{version}' but this nasrob reads versions {READABLE_SCHEMA_VERSIONS:?} \
+                 (writes {SCHEMA_VERSION}); regenerate or re-import the table with this version"
             ),
         ));
     }
@@ -131,7 +131,13 @@ impl Bench {
             };
             sources.push(PlRefPath::new(text));
         }
-        let args = ScanArgsParquet { glob: false, ..Default::default() };
+        // Files of an older schema version lack the newer columns: they read as NULL.
+        let args = ScanArgsParquet {
+            glob: false,
+            schema: Some(empty_frame(schema).schema().clone()),
+            allow_missing_columns: true,
+            ..Default::default()
+        };
         LazyFrame::scan_parquet_files(sources.into_iter().collect(), args).map_err(polars_error)
     }
 

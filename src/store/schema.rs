@@ -5,8 +5,12 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema};
 
-/// Version of the table layout. Readers refuse files written with another version.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the table layout that nasrob writes.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Versions nasrob reads: version 1 lacks `evaluations.scoring_set`, which reads as NULL (its
+/// adversarial rows attacked the clean-correct images only).
+pub const READABLE_SCHEMA_VERSIONS: [u32; 2] = [1, 2];
 
 /// Arrow types used in the tables (kept to types every Parquet reader understands).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -320,7 +324,14 @@ pub const EVALUATIONS: TableSchema = TableSchema {
             Utf8,
             true,
             "",
-            "ladder (images fooled at a smaller eps are not attacked again) or independent",
+            "independent: the radius was measured on its own (every row nasrob writes); ladder (older benchmarks only): an image fooled at a smaller eps counted as fooled here without being attacked again, so the row is a running worst case over radii up to eps",
+        ),
+        col(
+            "scoring_set",
+            Utf8,
+            true,
+            "",
+            "images the attack attacked and scored: all-images (every test image, scored at its adversarial example) or clean-correct (AutoAttack's: clean-misclassified images count as not robust); NULL in schema version 1 files, whose rows are clean-correct",
         ),
         col("attack_seed", Int64, true, "", "seed of the attack's randomness"),
         col(

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::corrupt::Corruption;
+use crate::data::TestImages;
 use crate::dataset::Dataset;
 use crate::space::{NetworkShape, SearchSpace, network_cost};
 use crate::{Error, Result};
@@ -75,10 +76,21 @@ fn default_lr() -> f64 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluationConfig {
-    /// Test images evaluated (clean, attacks, corruptions); all of the split when absent.
+    /// `full` (the dataset's whole official test set, the default) or `nb201-test` (NB201's
+    /// x-test half for CIFAR-100 and ImageNet16-120).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_images: Option<String>,
+    /// Test images evaluated (clean, attacks, corruptions): the first N of the set; all when absent.
     pub n_images: Option<usize>,
     #[serde(default = "default_eval_batch")]
     pub batch_size: usize,
+}
+
+impl EvaluationConfig {
+    /// Which test images are evaluated.
+    pub fn test_images(&self) -> Result<TestImages> {
+        self.test_images.as_deref().map_or(Ok(TestImages::Full), str::parse)
+    }
 }
 
 fn default_eval_batch() -> usize {
@@ -87,30 +99,56 @@ fn default_eval_batch() -> usize {
 
 impl Default for EvaluationConfig {
     fn default() -> Self {
-        EvaluationConfig { n_images: None, batch_size: default_eval_batch() }
+        EvaluationConfig { test_images: None, n_images: None, batch_size: default_eval_batch() }
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// The adversarial evaluation. Every radius is measured on its own; each setting left out takes
+/// the value of `protocol` (see `nasrob attack --help`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttacksConfig {
-    /// `ladder` (default) or `independent`.
-    #[serde(default = "default_mode")]
-    pub mode: String,
+    /// `jung2023` (the released NB201 robustness dataset's conventions, the default) or `custom`.
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+    /// No longer accepted: kept so that an older config gets a message saying what changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
     pub fgsm: Option<FgsmConfig>,
     pub pgd: Option<PgdConfig>,
     pub apgd: Option<ApgdConfig>,
     pub square: Option<SquareConfig>,
 }
 
-fn default_mode() -> String {
-    "ladder".into()
+impl Default for AttacksConfig {
+    fn default() -> Self {
+        AttacksConfig {
+            protocol: default_protocol(),
+            mode: None,
+            fgsm: None,
+            pgd: None,
+            apgd: None,
+            square: None,
+        }
+    }
 }
+
+fn default_protocol() -> String {
+    "jung2023".into()
+}
+
+/// Names the config accepts for the string-valued attack settings.
+pub const PROTOCOLS: [&str; 2] = ["jung2023", "custom"];
+pub const SCORING_SETS: [&str; 2] = ["all-images", "clean-correct"];
+pub const PGD_SUCCESS_RULES: [&str; 2] = ["any-iterate", "last-iterate"];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FgsmConfig {
     pub eps_255: Vec<f64>,
+    /// `all-images` or `clean-correct`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scoring: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -120,6 +158,16 @@ pub struct PgdConfig {
     pub steps: usize,
     #[serde(default = "one")]
     pub restarts: usize,
+    /// Step rule: `F*eps/steps`, `F*eps` or `A/255`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_start: Option<bool>,
+    /// `any-iterate` or `last-iterate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scoring: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -127,8 +175,10 @@ pub struct PgdConfig {
 pub struct ApgdConfig {
     pub eps_255: Vec<f64>,
     pub steps: usize,
-    #[serde(default = "one")]
-    pub restarts: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scoring: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -138,6 +188,10 @@ pub struct SquareConfig {
     pub queries: usize,
     #[serde(default = "default_p_init")]
     pub p_init: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rescale_schedule: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scoring: Option<String>,
 }
 
 fn one() -> usize {
@@ -210,8 +264,35 @@ impl SweepConfig {
         for d in &self.training.datasets {
             d.parse::<Dataset>()?;
         }
-        if !["ladder", "independent"].contains(&self.attacks.mode.as_str()) {
-            return bad(format!("attack mode '{}' is neither ladder nor independent", self.attacks.mode));
+        self.evaluation.test_images()?;
+        let a = &self.attacks;
+        if let Some(mode) = &a.mode {
+            return bad(format!(
+                "attacks.mode = \"{mode}\" is no longer a setting: every radius is measured on its own and worst cases over radii are query metrics (<attack>_worst@<eps>); remove the line"
+            ));
+        }
+        if !PROTOCOLS.contains(&a.protocol.as_str()) {
+            return bad(format!("unknown attacks.protocol '{}': expected jung2023 or custom", a.protocol));
+        }
+        let scorings = [
+            ("fgsm", a.fgsm.as_ref().and_then(|c| c.scoring.as_ref())),
+            ("pgd", a.pgd.as_ref().and_then(|c| c.scoring.as_ref())),
+            ("apgd", a.apgd.as_ref().and_then(|c| c.scoring.as_ref())),
+            ("square", a.square.as_ref().and_then(|c| c.scoring.as_ref())),
+        ];
+        for (attack, scoring) in scorings {
+            if let Some(scoring) = scoring.filter(|s| !SCORING_SETS.contains(&s.as_str())) {
+                return bad(format!(
+                    "unknown scoring set '{scoring}' in attacks.{attack}: expected all-images or clean-correct"
+                ));
+            }
+        }
+        if let Some(success) = a.pgd.as_ref().and_then(|c| c.success.as_ref()) {
+            if !PGD_SUCCESS_RULES.contains(&success.as_str()) {
+                return bad(format!(
+                    "unknown attacks.pgd.success '{success}': expected any-iterate or last-iterate"
+                ));
+            }
         }
         let ladders = [
             self.attacks.fgsm.as_ref().map(|a| &a.eps_255),
@@ -307,7 +388,16 @@ mod tests {
     #[test]
     fn bad_configs_are_rejected() {
         let text = include_str!("presets/demo.toml");
-        assert!(SweepConfig::parse(&text.replace("mode = \"ladder\"", "mode = \"sideways\""), "t").is_err());
+        let ladder = SweepConfig::parse(&text.replace("[attacks]\n", "[attacks]\nmode = \"ladder\"\n"), "t");
+        assert!(ladder.unwrap_err().to_string().contains("no longer a setting"));
+        let protocol = text.replace("protocol = \"jung2023\"", "protocol = \"madry\"");
+        assert!(
+            SweepConfig::parse(&protocol, "t").unwrap_err().to_string().contains("unknown attacks.protocol")
+        );
+        let scoring = text.replace("[attacks.fgsm]\n", "[attacks.fgsm]\nscoring = \"most\"\n");
+        let err = SweepConfig::parse(&scoring, "t").unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("unknown scoring set 'most' in attacks.fgsm"), "{err}");
         assert!(
             SweepConfig::parse(&text.replace("severities = [1, 2, 3, 4, 5]", "severities = [0]"), "t")
                 .is_err()
@@ -319,5 +409,8 @@ mod tests {
         assert!(empty_training.unwrap_err().to_string().contains("train_images must be positive"));
         assert!(SweepConfig::parse(&text.replace("batch_size = 64", "batch_size = 0"), "t").is_err());
         assert!(SweepConfig::load("no-such-preset").is_err());
+        let test_images = text.replace("[evaluation]\n", "[evaluation]\ntest_images = \"half\"\n");
+        let err = SweepConfig::parse(&test_images, "t").unwrap_err();
+        assert!(err.to_string().contains("unknown test image set 'half'"), "{err}");
     }
 }

@@ -16,8 +16,7 @@ use super::units::{Shard, Unit, unit_list};
 use crate::attack::protocol::Subject;
 use crate::attack::rows::{self, RowContext};
 use crate::attack::{
-    ApgdConfig, AttackKind, AttackParams, AttackSpec, EvalMode, LadderMode, PgdConfig, Protocol,
-    SquareConfig, StepSize, evaluate,
+    AttackKind, AttackParams, AttackSpec, EvalMode, Protocol, ProtocolName, ScoringSet, evaluate,
 };
 use crate::corrupt::evaluate::{CorruptionPlan, evaluate_corruptions, to_tensors};
 use crate::corrupt::{self, FrostTextures};
@@ -62,45 +61,55 @@ pub struct RunSummary {
     pub skipped_failed: usize,
 }
 
-/// The attack protocol of a config.
+/// The attack protocol of a config: each attack takes the named protocol's settings, then the
+/// config's.
 pub fn protocol(config: &SweepConfig) -> Result<Protocol> {
     let a = &config.attacks;
-    let mode = match a.mode.as_str() {
-        "independent" => LadderMode::Independent,
-        _ => LadderMode::Ladder,
+    let name: ProtocolName = a.protocol.parse()?;
+    let make_spec = |kind: AttackKind, eps_255: &[f64], scoring: &Option<String>| -> Result<AttackSpec> {
+        let mut spec = AttackSpec::new(kind, name).with_ladder(eps_255)?;
+        if let Some(scoring) = scoring {
+            spec.scoring = scoring.parse::<ScoringSet>()?;
+        }
+        Ok(spec)
     };
     let mut attacks = Vec::new();
     if let Some(f) = &a.fgsm {
-        attacks.push(AttackSpec::new(AttackKind::Fgsm).with_ladder(&f.eps_255)?);
+        attacks.push(make_spec(AttackKind::Fgsm, &f.eps_255, &f.scoring)?);
     }
     if let Some(p) = &a.pgd {
-        let mut spec = AttackSpec::new(AttackKind::Pgd).with_ladder(&p.eps_255)?;
-        spec.params = AttackParams::Pgd(PgdConfig {
-            steps: p.steps,
-            step_size: StepSize::RelativeToEps(2.5),
-            restarts: p.restarts,
-        });
+        let mut spec = make_spec(AttackKind::Pgd, &p.eps_255, &p.scoring)?;
+        if let AttackParams::Pgd(c) = &mut spec.params {
+            c.steps = p.steps;
+            c.restarts = p.restarts;
+            if let Some(step) = &p.step {
+                c.step_size = step.parse()?;
+            }
+            c.random_start = p.random_start.unwrap_or(c.random_start);
+            if let Some(success) = &p.success {
+                c.success = success.parse()?;
+            }
+        }
         attacks.push(spec);
     }
     if let Some(p) = &a.apgd {
-        let mut spec = AttackSpec::new(AttackKind::ApgdCe).with_ladder(&p.eps_255)?;
-        spec.params = AttackParams::Apgd(ApgdConfig {
-            iterations: p.steps,
-            restarts: p.restarts,
-            ..ApgdConfig::default()
-        });
+        let mut spec = make_spec(AttackKind::ApgdCe, &p.eps_255, &p.scoring)?;
+        if let AttackParams::Apgd(c) = &mut spec.params {
+            c.iterations = p.steps;
+            c.restarts = p.restarts.unwrap_or(c.restarts);
+        }
         attacks.push(spec);
     }
     if let Some(s) = &a.square {
-        let mut spec = AttackSpec::new(AttackKind::Square).with_ladder(&s.eps_255)?;
-        spec.params = AttackParams::Square(SquareConfig {
-            queries: s.queries,
-            p_init: s.p_init,
-            ..SquareConfig::default()
-        });
+        let mut spec = make_spec(AttackKind::Square, &s.eps_255, &s.scoring)?;
+        if let AttackParams::Square(c) = &mut spec.params {
+            c.queries = s.queries;
+            c.p_init = s.p_init;
+            c.rescale_schedule = s.rescale_schedule.unwrap_or(c.rescale_schedule);
+        }
         attacks.push(spec);
     }
-    let protocol = Protocol { attacks, mode, batch_size: config.evaluation.batch_size };
+    let protocol = Protocol { name, attacks, batch_size: config.evaluation.batch_size };
     protocol.validate()?;
     Ok(protocol)
 }
@@ -112,10 +121,10 @@ pub fn run_shard(
     options: &RunOptions,
     on_event: &mut dyn FnMut(SweepEvent),
 ) -> Result<RunSummary> {
+    let protocol = protocol(config)?;
     let units = unit_list(config, options.all_archs)?;
     let dir = SweepDir::open(out, config, &units, options.all_archs)?;
     let config_hash = config.hash()?;
-    let protocol = protocol(config)?;
     let corruptions = match &config.corruptions {
         Some(c) => c.corruptions()?,
         None => Vec::new(),
@@ -262,7 +271,8 @@ fn run_unit(
         error: Error::Internal("a finished run without weights".into()),
     })?;
     load_weights(&mut vs, &weights, &net.weights_meta()).map_err(at("evaluate"))?;
-    let (split_name, test_set) = &sets.test;
+    let which = config.evaluation.test_images().map_err(at("evaluate"))?;
+    let (split_name, test_set) = sets.evaluation_set(which);
     let test = match config.evaluation.n_images {
         Some(n) => test_set.head(n),
         None => test_set.clone(),
@@ -307,7 +317,7 @@ fn run_unit(
             evaluate_corruptions(&model, &test, &plan, ctx.textures, options.device, &mut |_, _| {})
                 .map_err(at("corrupt"))?;
         evaluations
-            .extend(rows::evaluation_rows(&measurements, None, &row_ctx).map_err(at("corrupt"))?)
+            .extend(rows::evaluation_rows(&measurements, &row_ctx).map_err(at("corrupt"))?)
             .map_err(at("corrupt"))?;
         confusion
             .extend(rows::confusion_rows(&measurements, &row_ctx).map_err(at("corrupt"))?)

@@ -4,8 +4,9 @@ use tch::{Device, Kind, Tensor};
 use nasrob::attack::protocol::{Condition, Progress};
 use nasrob::attack::rows::RowContext;
 use nasrob::attack::{
-    ApgdConfig, ApgdLoss, AttackKind, AttackParams, AttackSpec, EvalMode, LadderMode, PgdConfig, Protocol,
-    Report, SquareConfig, Subject, apgd, evaluate, fgsm, parse_attacks, pgd, square,
+    ApgdConfig, ApgdLoss, AttackKind, AttackParams, AttackSpec, EvalMode, PgdConfig, PgdSuccess, Protocol,
+    ProtocolName, Report, ScoringSet, SquareConfig, StepSize, Subject, apgd, evaluate, fgsm, parse_attacks,
+    pgd, square,
 };
 use nasrob::dataset::Dataset;
 use nasrob::model::TinyNetwork;
@@ -154,8 +155,8 @@ fn images_for(net: &TinyNetwork, device: Device, n: i64, seed: i64) -> (Tensor, 
 }
 
 /// The whole protocol with short attacks, so the tests stay quick.
-fn quick_protocol(mode: LadderMode) -> Protocol {
-    let mut protocol = Protocol::for_attacks(&AttackKind::ALL, mode);
+fn quick_protocol(name: ProtocolName) -> Protocol {
+    let mut protocol = Protocol::for_attacks(&AttackKind::ALL, name);
     for spec in &mut protocol.attacks {
         spec.params = match spec.params {
             AttackParams::Pgd(c) => AttackParams::Pgd(PgdConfig { steps: 5, ..c }),
@@ -184,15 +185,15 @@ fn run(net: &TinyNetwork, x: &Tensor, y: &Tensor, protocol: &Protocol, device: D
 #[test]
 fn protocol_invariants_hold_on_random_networks() {
     for device in devices() {
-        for mode in [LadderMode::Ladder, LadderMode::Independent] {
+        for name in [ProtocolName::Jung2023, ProtocolName::Custom] {
             let (_vs, net) = random_network(device, 5);
             let (x, y) = images_for(&net, device, 10, 6);
-            let report = run(&net, &x, &y, &quick_protocol(mode), device);
+            let report = run(&net, &x, &y, &quick_protocol(name), device);
             assert_eq!(report.clean.accuracy, 1.0);
             assert_eq!(report.attacks.len(), AttackKind::ALL.len());
             for result in &report.attacks {
-                let accuracies: Vec<f64> = result.measurements.iter().map(|m| m.accuracy).collect();
-                assert_eq!(accuracies.len(), result.spec.eps_255.len());
+                assert_eq!(result.spec.scoring, name.scoring(result.spec.kind));
+                assert_eq!(result.measurements.len(), result.spec.eps_255.len());
                 for m in &result.measurements {
                     assert!(m.accuracy <= report.clean.accuracy);
                     assert_eq!(m.n_images(), 10);
@@ -203,47 +204,120 @@ fn protocol_invariants_hold_on_random_networks() {
                         assert_eq!(m.backward_passes, 0);
                     }
                 }
-                if mode == LadderMode::Ladder {
-                    for pair in result.measurements.windows(2) {
-                        assert!(pair[1].accuracy <= pair[0].accuracy, "{}: {accuracies:?}", result.spec.kind);
-                        for (now, before) in pair[1].correct.iter().zip(&pair[0].correct) {
-                            assert!(
-                                !now || *before,
-                                "{}: an image fooled at a smaller eps is robust",
-                                result.spec.kind
-                            );
-                        }
-                    }
-                }
             }
         }
     }
 }
 
+/// One grey pixel, two classes: class 1's logit is `10 d - 40 d^2 - 0.01` with `d = x - 0.5`, so
+/// the image (x = 0.5, label 0) is classified correctly, FGSM's step pushes it across the boundary
+/// at a moderate radius, and a step that saturates the pixel (d = 0.5) lands back in class 0.
+fn rising_model(x: &Tensor) -> Tensor {
+    let d = x.flatten(1, -1).narrow(1, 0, 1) - 0.5;
+    let z1 = &d * 10.0 - d.square() * 40.0 - 0.01;
+    Tensor::cat(&[z1.zeros_like(), z1], 1)
+}
+
 #[test]
-fn fgsm_ladder_reuses_one_gradient_and_equals_the_running_minimum_of_independent_runs() {
-    for device in devices() {
-        let (_vs, net) = random_network(device, 21);
-        let (x, y) = images_for(&net, device, 12, 22);
-        let mut ladder = Protocol::for_attacks(&[AttackKind::Fgsm], LadderMode::Ladder);
-        ladder.batch_size = 5;
-        let independent = Protocol { mode: LadderMode::Independent, ..ladder.clone() };
-        let a = run(&net, &x, &y, &ladder, device);
-        let b = run(&net, &x, &y, &independent, device);
-        let (la, lb) = (&a.attacks[0].measurements, &b.attacks[0].measurements);
-        assert_eq!(la[0].backward_passes, 12);
-        assert!(la[1..].iter().all(|m| m.backward_passes == 0));
-        assert!(lb.iter().all(|m| m.backward_passes == 12));
-        let mut running = vec![true; 12];
-        for (m_ladder, m_indep) in la.iter().zip(lb) {
-            for (r, c) in running.iter_mut().zip(&m_indep.correct) {
-                *r &= *c;
-            }
-            assert_eq!(m_ladder.correct, running, "eps {:?}", m_ladder.condition.eps_255());
+fn fgsm_measures_each_radius_on_its_own_from_one_gradient() {
+    let x = Tensor::full([3, 1, 1, 1], 0.5, (Kind::Float, Device::Cpu));
+    let y = Tensor::zeros([3], (Kind::Int64, Device::Cpu));
+    let mut protocol = Protocol::for_attacks(&[AttackKind::Fgsm], ProtocolName::Jung2023);
+    protocol.attacks[0] = protocol.attacks[0].clone().with_ladder(&[0.1, 1.0, 255.0]).unwrap();
+    protocol.batch_size = 2;
+    let report =
+        evaluate(&rising_model, &x, &y, &protocol, &SUBJECT, Device::Cpu, &mut |_: Progress| {}).unwrap();
+    let rows = &report.attacks[0].measurements;
+    // By hand: d = 0.1/255 leaves class 1's logit negative, d = 1/255 makes it positive, and the
+    // pixel clamped at 1 (d = 0.5) gives 5 - 10 - 0.01 < 0 again.
+    let accuracies: Vec<f64> = rows.iter().map(|m| m.accuracy).collect();
+    assert_eq!(accuracies, vec![1.0, 0.0, 1.0]);
+    // One gradient per image, on the first radius's row.
+    let backward: Vec<u64> = rows.iter().map(|m| m.backward_passes).collect();
+    assert_eq!(backward, vec![3, 0, 0]);
+}
+
+#[test]
+fn scoring_sets_choose_the_attacked_images() {
+    // Label 1 for the last image: misclassified clean.
+    let x = Tensor::full([3, 1, 1, 1], 0.5, (Kind::Float, Device::Cpu));
+    let y = Tensor::from_slice(&[0i64, 0, 1]);
+    let mut loss_sums = Vec::new();
+    for (scoring, attacked) in [(ScoringSet::AllImages, 3), (ScoringSet::CleanCorrect, 2)] {
+        let mut protocol = Protocol::for_attacks(&[AttackKind::Fgsm], ProtocolName::Jung2023);
+        protocol.attacks[0] = protocol.attacks[0].clone().with_ladder(&[1.0]).unwrap();
+        protocol.attacks[0].scoring = scoring;
+        let report =
+            evaluate(&rising_model, &x, &y, &protocol, &SUBJECT, Device::Cpu, &mut |_: Progress| {}).unwrap();
+        let m = &report.attacks[0].measurements[0];
+        assert_eq!(m.backward_passes, attacked, "{scoring}");
+        assert_eq!(m.correct, vec![false, false, false], "{scoring}");
+        match m.condition {
+            Condition::Adversarial { scoring: recorded, .. } => assert_eq!(recorded, scoring),
+            other => panic!("{other:?}"),
         }
-        // Ladder mode attacks only still-robust images, so it spends fewer forward passes.
-        let forward = |r: &Report| r.attacks[0].measurements.iter().map(|m| m.forward_passes).sum::<u64>();
-        assert!(forward(&a) < forward(&b));
+        loss_sums.push(m.loss_mean * 3.0);
+    }
+    // Only the misclassified image is scored differently: at its FGSM point (the step lowers
+    // class 1's logit: d = -1/255) with all images, at its clean input (d = 0) without.
+    let logit = |d: f64| 10.0 * d - 40.0 * d * d - 0.01;
+    let cross_entropy_class_1 = |d: f64| (1.0 + (-logit(d)).exp()).ln();
+    let expected = cross_entropy_class_1(-1.0 / 255.0) - cross_entropy_class_1(0.0);
+    assert!(
+        (loss_sums[0] - loss_sums[1] - expected).abs() < 1e-4,
+        "{loss_sums:?}, expected difference {expected}"
+    );
+}
+
+#[test]
+fn each_radius_gives_the_outcomes_it_gives_alone() {
+    let device = Device::Cpu;
+    let (_vs, net) = random_network(device, 21);
+    let (x, y) = images_for(&net, device, 8, 22);
+    let protocol = quick_protocol(ProtocolName::Jung2023);
+    let together = run(&net, &x, &y, &protocol, device);
+    for (i, spec) in protocol.attacks.iter().enumerate().filter(|(_, s)| s.kind != AttackKind::ApgdT) {
+        for (k, &eps) in spec.eps_255.iter().enumerate().step_by(3) {
+            let mut alone = protocol.clone();
+            alone.attacks = vec![spec.clone().with_ladder(&[eps]).unwrap()];
+            let single = run(&net, &x, &y, &alone, device);
+            let (a, b) = (&together.attacks[i].measurements[k], &single.attacks[0].measurements[0]);
+            assert_eq!(a.correct, b.correct, "{} at {eps}", spec.kind);
+            assert_eq!(a.predicted, b.predicted, "{} at {eps}", spec.kind);
+        }
+    }
+}
+
+#[test]
+fn fooled_images_return_their_last_misclassified_iterate_and_robust_ones_their_clean_input() {
+    let device = Device::Cpu;
+    let (_vs, net) = random_network(device, 51);
+    let (x, y) = images_for(&net, device, 12, 52);
+    let f = EvalMode(&net);
+    let config = ApgdConfig { iterations: 10, ..ApgdConfig::default() };
+    let out = apgd(&f, &x, &y, 3.0 / 255.0, &config, 5).unwrap();
+    let predicted = tch::no_grad(|| net.forward_t(&out.examples, false)).argmax(1, false);
+    let robust = Vec::<bool>::try_from(&predicted.eq_tensor(&y)).unwrap();
+    assert!(
+        robust.iter().any(|r| *r) && robust.iter().any(|r| !*r),
+        "need robust and fooled images: {robust:?}"
+    );
+    for (i, &r) in robust.iter().enumerate() {
+        let same = out.examples.get(i as i64).equal(&x.get(i as i64));
+        assert_eq!(same, r, "image {i}: robust {r}, returned its clean input {same}");
+    }
+    // PGD scored at any iterate returns a misclassified iterate for every image it fooled.
+    let any = PgdConfig { steps: 10, success: PgdSuccess::AnyIterate, ..PgdConfig::default() };
+    let last = PgdConfig { success: PgdSuccess::LastIterate, ..any };
+    let (a, l) =
+        (pgd(&f, &x, &y, 3.0 / 255.0, &any, 9).unwrap(), pgd(&f, &x, &y, 3.0 / 255.0, &last, 9).unwrap());
+    let correct = |t: &Tensor| -> Vec<bool> {
+        Vec::<bool>::try_from(&tch::no_grad(|| net.forward_t(t, false)).argmax(1, false).eq_tensor(&y))
+            .unwrap()
+    };
+    // The same iterates: whatever the last iterate fools, some iterate fooled.
+    for (any_robust, last_robust) in correct(&a.examples).into_iter().zip(correct(&l.examples)) {
+        assert!(!any_robust || last_robust);
     }
 }
 
@@ -252,7 +326,7 @@ fn same_inputs_on_cpu_give_the_same_numbers() {
     let device = Device::Cpu;
     let (_vs, net) = random_network(device, 31);
     let (x, y) = images_for(&net, device, 6, 32);
-    let protocol = quick_protocol(LadderMode::Ladder);
+    let protocol = quick_protocol(ProtocolName::Custom);
     let strip = |r: Report| -> Vec<(Condition, Vec<bool>, f64, f64, f64, u64, u64)> {
         r.measurements()
             .map(|m| {
@@ -288,7 +362,7 @@ fn reports_become_store_rows() {
     let device = Device::Cpu;
     let (_vs, net) = random_network(device, 41);
     let (x, y) = images_for(&net, device, 5, 42);
-    let mut protocol = Protocol::for_attacks(&[AttackKind::Fgsm, AttackKind::ApgdCe], LadderMode::Ladder);
+    let mut protocol = Protocol::for_attacks(&[AttackKind::Fgsm, AttackKind::ApgdCe], ProtocolName::Jung2023);
     for spec in &mut protocol.attacks {
         if let AttackParams::Apgd(c) = &mut spec.params {
             c.iterations = 5;
@@ -323,7 +397,7 @@ fn bad_input_is_exit_code_2() {
     let f = |x: &Tensor| x.flatten(1, -1).narrow(1, 0, 3);
     let empty_x = Tensor::zeros([0, 1, 2, 2], (Kind::Float, Device::Cpu));
     let empty_y = Tensor::zeros([0], (Kind::Int64, Device::Cpu));
-    let protocol = Protocol::standard(LadderMode::Ladder);
+    let protocol = Protocol::standard(ProtocolName::Jung2023);
     let err = evaluate(&f, &empty_x, &empty_y, &protocol, &SUBJECT, Device::Cpu, &mut |_: Progress| {})
         .unwrap_err();
     assert_eq!(err.exit_code(), 2);
@@ -340,8 +414,16 @@ fn bad_input_is_exit_code_2() {
     assert_eq!(err.exit_code(), 2, "{err}");
     assert!(err.to_string().contains("label 7"), "{err}");
 
-    assert_eq!(AttackSpec::new(AttackKind::Pgd).with_ladder(&[1.0, -0.5]).unwrap_err().exit_code(), 2);
-    let mut negative = Protocol::standard(LadderMode::Ladder);
+    assert_eq!(
+        AttackSpec::new(AttackKind::Pgd, ProtocolName::Jung2023)
+            .with_ladder(&[1.0, -0.5])
+            .unwrap_err()
+            .exit_code(),
+        2
+    );
+    assert_eq!("0*eps".parse::<StepSize>().unwrap_err().exit_code(), 2);
+    assert_eq!("sometimes".parse::<PgdSuccess>().unwrap_err().exit_code(), 2);
+    let mut negative = Protocol::standard(ProtocolName::Jung2023);
     negative.attacks[0].eps_255 = vec![-1.0];
     let y = Tensor::zeros([2], (Kind::Int64, Device::Cpu));
     let err = evaluate(&f, &x, &y, &negative, &SUBJECT, Device::Cpu, &mut |_: Progress| {}).unwrap_err();
@@ -349,7 +431,7 @@ fn bad_input_is_exit_code_2() {
     assert_eq!(parse_attacks("fgsm,deepfool").unwrap_err().exit_code(), 2);
 
     // APGD-T on a model with too few classes for its targets.
-    let targeted = Protocol::for_attacks(&[AttackKind::ApgdT], LadderMode::Ladder);
+    let targeted = Protocol::for_attacks(&[AttackKind::ApgdT], ProtocolName::Custom);
     let err = evaluate(&f, &x, &y, &targeted, &SUBJECT, Device::Cpu, &mut |_: Progress| {}).unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");
 }
@@ -398,6 +480,12 @@ fn cli_bad_input_exits_2_and_writes_nothing() {
     assert_bad_input(&attack(&["--eps", "pgd=-1"]), "eps");
     assert_bad_input(&attack(&["--attacks", "fgsm,deepfool"]), "deepfool");
     assert_bad_input(&attack(&["--n-images", "0"]), "empty");
+    assert_bad_input(&attack(&["--scoring", "fgsm=most"]), "unknown scoring set 'most'");
+    assert_bad_input(&attack(&["--pgd-step", "fast"]), "PGD step rule 'fast'");
+    assert_bad_input(&attack(&["--protocol", "madry"]), "unknown protocol 'madry'");
+    let removed = attack(&["--mode", "ladder"]);
+    assert_eq!(removed.status.code(), Some(2));
+    assert!(crate::common::stderr(&removed).contains("--mode"));
     let corrupt = |args: &[&str]| {
         let mut all = vec!["corrupt-eval", "--weights", w, "--out", o, "--device", "cpu"];
         all.extend_from_slice(args);
@@ -459,7 +547,7 @@ fn cli_corrupt_eval_writes_corruption_rows() {
 }
 
 #[test]
-fn cli_bench_attack_counts_what_the_ladder_saves() {
+fn cli_bench_attack_counts_passes_per_attack() {
     let dir = tempfile::tempdir().unwrap();
     let weights = fashion_weights(dir.path(), 9930);
     let run = crate::common::nasrob(&[
@@ -481,38 +569,19 @@ fn cli_bench_attack_counts_what_the_ladder_saves() {
     let doc: serde_json::Value = serde_json::from_str(crate::common::stdout(&run).trim()).unwrap();
     assert_eq!(doc["index"], 9930);
     assert_eq!(doc["n_images"], 64);
-    let clean = |mode: &str| {
-        doc[mode]["measurements"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["condition"] == "clean")
-            .unwrap()
-            .clone()
-    };
-    let attacked = (clean("ladder")["accuracy"].as_f64().unwrap() * 64.0).round() as u64;
-    assert_eq!(clean("ladder")["accuracy"], clean("independent")["accuracy"]);
-    assert!(attacked > 0, "no image classified correctly: nothing to attack");
-    let cost = |mode: &str, attack: &str| {
-        let attacks = doc[mode]["attacks"].as_array().unwrap();
-        attacks.iter().find(|a| a[0] == attack).unwrap()[1].clone()
-    };
-    // FGSM: one gradient per attacked image serves the 11 radii of the ladder; independent mode
-    // computes it at every radius.
-    assert_eq!(cost("ladder", "fgsm")["backward_passes"].as_u64().unwrap(), attacked);
-    assert_eq!(cost("independent", "fgsm")["backward_passes"].as_u64().unwrap(), 11 * attacked);
-    for mode in ["ladder", "independent"] {
-        let total = &doc[mode]["total"];
-        let sum: u64 = doc[mode]["attacks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a[1]["backward_passes"].as_u64().unwrap())
-            .sum();
-        assert_eq!(total["backward_passes"].as_u64().unwrap(), sum, "{mode}");
+    assert_eq!(doc["protocol"], "jung2023");
+    let measurements = doc["measurements"].as_array().unwrap();
+    let rows = |attack: &str| measurements.iter().filter(|m| m["condition"] == attack).count() as u64;
+    // jung2023: FGSM and PGD attack all 64 images. FGSM: one gradient per image serves its 11
+    // radii. PGD: 2 gradient steps and a final forward pass per image and radius, and the
+    // protocol's forward pass that scores the returned point.
+    assert_eq!(rows("fgsm"), 11);
+    assert_eq!(doc["attacks"]["fgsm"]["backward_passes"], 64);
+    assert_eq!(doc["attacks"]["fgsm"]["forward_passes"], 64 + 11 * 64);
+    assert_eq!(doc["attacks"]["pgd"]["backward_passes"].as_u64().unwrap(), rows("pgd") * 64 * 2);
+    assert_eq!(doc["attacks"]["pgd"]["forward_passes"].as_u64().unwrap(), rows("pgd") * 64 * (2 + 1 + 1));
+    for m in measurements.iter().filter(|m| m["condition"] != "clean") {
+        assert_eq!(m["scoring_set"], "all-images", "{m}");
     }
-    assert!(
-        cost("ladder", "pgd")["backward_passes"].as_u64()
-            <= cost("independent", "pgd")["backward_passes"].as_u64()
-    );
+    assert!(doc["attacks"]["pgd"]["image_passes_per_second"].as_f64().unwrap() > 0.0);
 }

@@ -580,3 +580,63 @@ fn cli_nas_and_tau_errors_exit_2() {
     assert_bad_input(&tau(&["--y", "pgd@1", "--dataset", "fashion-mini"]), "not in the benchmark");
     assert_bad_input(&tau(&["--y", "pgd@1", "--rows", "some"]), "unknown row set 'some'");
 }
+
+/// Bits of `correct` (least significant bit first), as `sample_outcomes` stores them.
+fn bitset(correct: &[bool]) -> Vec<u8> {
+    let mut bytes = vec![0u8; correct.len().div_ceil(8)];
+    for (i, _) in correct.iter().enumerate().filter(|(_, c)| **c) {
+        bytes[i / 8] |= 1 << (i % 8);
+    }
+    bytes
+}
+
+#[test]
+fn worst_case_metrics_equal_a_hand_computation_from_sample_outcomes() {
+    use nasrob::store::schema::{EVALUATIONS, SAMPLE_OUTCOMES};
+    use nasrob::store::{Rows, Value};
+    let dir = tempfile::tempdir().unwrap();
+    let bench = BenchDir::new(dir.path());
+    let (t, f) = (true, false);
+    // Ten images of network 9930: clean, FGSM at 1 and 2, PGD at 1 (stored out of order).
+    let outcomes: [(&str, &str, Option<f64>, [bool; 10]); 4] = [
+        ("clean", "clean", None, [t, t, t, t, t, t, t, t, f, f]),
+        ("adversarial", "fgsm", Some(2.0), [t, f, t, t, f, f, t, f, t, f]),
+        ("adversarial", "fgsm", Some(1.0), [t, t, f, t, t, f, t, f, f, t]),
+        ("adversarial", "pgd", Some(1.0), [t, t, t, f, t, t, f, f, f, t]),
+    ];
+    let mut rows = Rows::new(&SAMPLE_OUTCOMES);
+    let mut evaluations = Rows::new(&EVALUATIONS);
+    for (kind, condition, eps, correct) in &outcomes {
+        let identity: Vec<(&str, Value)> = vec![
+            ("source", "nasrob".into()),
+            ("index", 9930usize.into()),
+            ("dataset", "fashion-mini".into()),
+            ("seed", Some(777i64).into()),
+            ("split", "test".into()),
+            ("kind", (*kind).into()),
+            ("condition", (*condition).into()),
+            ("eps_255", (*eps).into()),
+        ];
+        let mut row = identity.clone();
+        row.extend([
+            ("image_offset", 0usize.into()),
+            ("n_images", 10usize.into()),
+            ("correct_bits", bitset(correct).into()),
+        ]);
+        rows.push(&row).unwrap();
+        let mut row = identity;
+        row.push(("accuracy", (correct.iter().filter(|c| **c).count() as f64 / 10.0).into()));
+        evaluations.push(&row).unwrap();
+    }
+    bench.append("hand", &rows, None).unwrap();
+    bench.append("hand", &evaluations, None).unwrap();
+    let lookup = Lookup::open(dir.path(), Dataset::FashionMini).unwrap();
+    // By hand: FGSM at 1 and 2 both correct for images 0, 3, 6; FGSM alone at 1 for 0, 1, 3, 4,
+    // 6, 9; clean, FGSM at 1 and PGD at 1 for 0, 1, 4; at 2 only FGSM: clean and FGSM for 0, 2, 3, 6.
+    assert_eq!(lookup.lookup(9930, "fgsm_worst@1").unwrap(), Some(0.6));
+    assert_eq!(lookup.lookup(9930, "fgsm_worst@2").unwrap(), Some(0.3));
+    assert_eq!(lookup.lookup(9930, "pgd_worst@1").unwrap(), Some(0.6));
+    assert_eq!(lookup.lookup(9930, "worst@1").unwrap(), Some(0.3));
+    assert_eq!(lookup.lookup(9930, "worst@2").unwrap(), Some(0.4));
+    assert_eq!(lookup.lookup(9930, "fgsm@2").unwrap(), Some(0.5));
+}

@@ -288,3 +288,47 @@ fn sql_errors_exit_2_and_results_print_as_table_csv_json() {
     assert_eq!(json.as_array().unwrap().len(), 3);
     assert_eq!(json[0]["n"], 1);
 }
+
+#[test]
+fn version_1_evaluations_open_and_their_ladder_rows_are_explained() {
+    use arrow::array::new_null_array;
+    let dir = tempfile::tempdir().unwrap();
+    let columns: Vec<_> = EVALUATIONS.columns.iter().filter(|c| c.name != "scoring_set").collect();
+    let schema = Arc::new(Schema::new(
+        columns.iter().map(|c| Field::new(c.name, c.kind.arrow(), c.nullable)).collect::<Vec<_>>(),
+    ));
+    let strings = |a: &str, b: &str| -> ArrayRef { Arc::new(StringArray::from(vec![a, b])) };
+    let arrays: Vec<ArrayRef> = columns
+        .iter()
+        .map(|c| match c.name {
+            "source" => strings("nasrob", "nasrob"),
+            "dataset" => strings("fashion-mini", "fashion-mini"),
+            "split" => strings("test", "test"),
+            "kind" => strings("clean", "adversarial"),
+            "condition" => strings("clean", "fgsm"),
+            "ladder_mode" => Arc::new(StringArray::from(vec![None, Some("ladder")])),
+            "index" => Arc::new(Int32Array::from(vec![9930, 9930])),
+            "eps_255" => Arc::new(Float64Array::from(vec![None, Some(1.0)])),
+            "accuracy" => Arc::new(Float64Array::from(vec![0.8, 0.5])),
+            _ => new_null_array(&c.kind.arrow(), 2),
+        })
+        .collect();
+    let batch = RecordBatch::try_new(schema.clone(), arrays).unwrap();
+    let path = dir.path().join("evaluations/old.parquet");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let props = WriterProperties::builder().set_key_value_metadata(kv("evaluations", "1")).build();
+    let mut writer = ArrowWriter::try_new(File::create(&path).unwrap(), schema, Some(props)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+
+    let bench = Bench::open(dir.path()).unwrap();
+    let df = bench.read("evaluations").unwrap();
+    assert_eq!(df.column("scoring_set").unwrap().null_count(), 2);
+    let lookup = nasrob::query::Lookup::open(dir.path(), nasrob::dataset::Dataset::FashionMini).unwrap();
+    assert_eq!(lookup.lookup(9930, "fgsm@1").unwrap(), Some(0.5));
+    let out =
+        nasrob(&["query", "summary", "--bench", dir.path().to_str().unwrap(), "--dataset", "fashion-mini"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = crate::common::stdout(&out);
+    assert!(text.contains("1 adversarial rows were measured in ladder mode"), "{text}");
+}

@@ -38,7 +38,7 @@ n_images = 32
 batch_size = 32
 
 [attacks]
-mode = "ladder"
+protocol = "jung2023"
 
 [attacks.fgsm]
 eps_255 = [1, 8]
