@@ -9,6 +9,9 @@
 
 SHELL := /bin/bash
 TORCH_VERSION := 2.11.0
+# NB201's reference network (TinyNetwork), which the model tests compare nasrob's with; only its
+# torch code is used, so it installs without its pinned dependencies.
+XAUTODL_VERSION := 1.0.0
 NASROB_CACHE ?= $(HOME)/.cache/nasrob
 TORCH_VENV ?= $(NASROB_CACHE)/torch-venv
 export CARGO_TARGET_DIR ?= $(NASROB_CACHE)/target
@@ -46,6 +49,11 @@ if [ -z "$${LIBTORCH:-}" ]; then \
     py="$(TORCH_VENV)/bin/python"; \
   fi; \
   export LIBTORCH="$$("$$py" -c 'import os, torch; print(os.path.dirname(torch.__file__))')"; \
+  if ! "$$py" -c 'import xautodl' >/dev/null 2>&1; then \
+    echo "nasrob: installing NB201's reference code (xautodl $(XAUTODL_VERSION)) for the model tests" >&2; \
+    "$$py" -m pip install --quiet --disable-pip-version-check --no-deps "xautodl==$(XAUTODL_VERSION)" || true; \
+  fi; \
+  export NASROB_TORCH_PYTHON="$${NASROB_TORCH_PYTHON:-$$py}"; \
 fi;
 endef
 

@@ -48,3 +48,21 @@ pub fn assert_bad_input(output: &Output, needle: &str) {
     assert!(err.contains(needle), "stderr lacks '{needle}': {err}");
     assert!(!err.contains("panicked"), "panic: {err}");
 }
+
+/// A Python with torch and NB201's reference package `xautodl` (`NASROB_TORCH_PYTHON`, which
+/// `make test` sets), or `None` with a message. Under CI, where `make test` installs it, a missing
+/// one fails the test instead.
+pub fn xautodl_python() -> Option<PathBuf> {
+    let found = std::env::var_os("NASROB_TORCH_PYTHON").map(PathBuf::from).filter(|python| {
+        Command::new(python)
+            .args(["-c", "import torch, xautodl"])
+            .output()
+            .is_ok_and(|out| out.status.success())
+    });
+    if found.is_none() {
+        let reason = "NASROB_TORCH_PYTHON names no Python with torch and xautodl (make test sets it)";
+        assert!(std::env::var_os("CI").is_none(), "{reason}");
+        eprintln!("skipped: {reason}");
+    }
+    found
+}

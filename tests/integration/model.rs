@@ -122,3 +122,81 @@ fn loading_weights_of_another_architecture_is_bad_input() {
         .unwrap_err();
     assert!(missing.to_string().contains("not found"));
 }
+
+/// Gives the BatchNorm layers of `vs` random running statistics and affine parameters, so that a
+/// comparison of eval-mode logits checks them too.
+fn randomize_batch_norms(vs: &nn::VarStore) {
+    tch::no_grad(|| {
+        for (name, mut t) in vs.variables() {
+            let size = t.size();
+            let fresh = if name.ends_with("running_var") {
+                Tensor::rand(size.as_slice(), (Kind::Float, Device::Cpu)) + 0.5
+            } else if name.ends_with("running_mean")
+                || (name.ends_with(".bias") && !name.starts_with("classifier"))
+            {
+                Tensor::randn(size.as_slice(), (Kind::Float, Device::Cpu)) * 0.2
+            } else if size.len() == 1 && !name.starts_with("classifier") {
+                Tensor::rand(size.as_slice(), (Kind::Float, Device::Cpu)) + 0.5
+            } else {
+                continue;
+            };
+            t.copy_(&fresh);
+        }
+    });
+}
+
+#[test]
+fn logits_equal_nb201_reference_networks_from_xautodl() {
+    let Some(python) = crate::common::xautodl_python() else { return };
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/xautodl_logits.py");
+    let space = SearchSpace::nb201();
+    let dir = tempfile::tempdir().unwrap();
+    // Architectures with every op, on NB201's three datasets (ImageNet16-120 at 16x16 with 120
+    // classes), one and several cells per stage.
+    let cases = [
+        (Dataset::Cifar10, 13714, 8, 2),
+        (Dataset::Cifar10, 1462, 8, 1),
+        (Dataset::Cifar100, 9930, 8, 1),
+        (Dataset::ImageNet16_120, 4317, 8, 1),
+        (Dataset::ImageNet16_120, 11, 4, 3),
+    ];
+    for (k, (dataset, index, channels, cells)) in cases.into_iter().enumerate() {
+        tch::manual_seed(100 + k as i64);
+        let arch = space.arch(index).unwrap();
+        let shape = NetworkShape::reduced(dataset, channels, cells);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = TinyNetwork::new(&vs.root(), &arch, &shape, dataset).unwrap();
+        randomize_batch_norms(&vs);
+        let weights = dir.path().join(format!("w{k}.safetensors"));
+        save_weights(&vs, &weights, &net.weights_meta()).unwrap();
+        let side = if dataset == Dataset::ImageNet16_120 { 16 } else { 32 };
+        let x = Tensor::rand([6, 3, side, side], (Kind::Float, Device::Cpu));
+        let pixels = Vec::<f32>::try_from(&x.flatten(0, -1)).unwrap();
+        let input = dir.path().join(format!("x{k}.f32"));
+        std::fs::write(&input, pixels.iter().flat_map(|p| p.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+        let out = dir.path().join(format!("l{k}.json"));
+        let run = std::process::Command::new(&python)
+            .arg(&script)
+            .args(["--weights", weights.to_str().unwrap(), "--input", input.to_str().unwrap()])
+            .args(["--shape", &format!("6,3,{side},{side}"), "--out", out.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let reference: Vec<f32> = doc["logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32))
+            .collect();
+        let ours = Vec::<f32>::try_from(&tch::no_grad(|| net.forward_t(&x, false)).flatten(0, -1)).unwrap();
+        assert_eq!(ours.len(), reference.len(), "{dataset} {index}");
+        assert_eq!(ours.len(), 6 * dataset.num_classes(), "{dataset} {index}");
+        for (i, (a, b)) in ours.iter().zip(&reference).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+                "{dataset} {index} logit {i}: nasrob {a}, xautodl {b}"
+            );
+        }
+    }
+}
