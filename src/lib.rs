@@ -1,7 +1,8 @@
 //! nasrob builds and queries robustness benchmarks over the NAS-Bench-201 search space.
 //!
 //! The modules follow the pipeline: [`space`] (architectures, indices, costs) → `model`
-//! (the NB201 network, feature `torch`) → data → training → attacks / corruptions / proxies →
+//! (the NB201 network, feature `torch`) → data → training → `evaluate` (clean, attack and
+//! corruption measurements of a trained network, built on `attack` and [`corrupt`]) / proxies →
 //! [`store`] (Parquet tables) → sweep; and the query layer over the stored tables. Everything that
 //! needs libtorch sits behind the default cargo feature `torch`.
 
@@ -11,6 +12,8 @@ pub mod corrupt;
 pub mod data;
 pub mod dataset;
 pub mod error;
+#[cfg(feature = "torch")]
+pub mod evaluate;
 pub mod export;
 pub mod fsutil;
 #[cfg(feature = "torch")]

@@ -17,11 +17,12 @@
 
 use tch::{Kind, Tensor};
 
+use super::AttackOutput;
 use super::loss::{cross_entropy, dlr, dlr_targeted};
 use super::ops::{duplicate, put_rows, rows_where};
 use super::oracle::{Oracle, Reduce};
 use super::rng::TorchRng;
-use super::{AttackOutput, Classifier};
+use crate::model::Classifier;
 use crate::{Error, Result};
 
 /// Momentum weight of every step after the first (AutoAttack's hard-coded 0.75).

@@ -3,10 +3,11 @@
 
 use tch::Tensor;
 
+use super::AttackOutput;
 use super::loss::cross_entropy;
 use super::oracle::{Oracle, Reduce};
-use super::{AttackOutput, Classifier};
 use crate::Result;
+use crate::model::Classifier;
 
 /// Sign of the gradient of the batch-mean cross-entropy at the clean images.
 pub(crate) fn gradient_sign(oracle: &mut Oracle, images: &Tensor, labels: &Tensor) -> Result<Tensor> {

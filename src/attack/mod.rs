@@ -1,37 +1,33 @@
-//! Adversarial evaluation (feature `torch`): FGSM, PGD, APGD (CE, DLR, targeted DLR) and Square
-//! under the L-inf threat model, run over epsilon ladders, with the measurements the `evaluations`,
-//! `confusion` and `sample_outcomes` tables store.
+//! Adversarial attacks (feature `torch`): FGSM, PGD, APGD (CE, DLR, targeted DLR) and Square under
+//! the L-inf threat model, on one batch of images, and the settings that say how a protocol runs
+//! them. Running them over a network's test images and storing the rows is `evaluate`'s work.
+//! May import `model` (the [`Classifier`] it queries) and nothing of `evaluate`, `corrupt` or
+//! `store`.
 //!
 //! Conventions shared by every attack: images are [0,1] pixels (normalisation lives inside the
-//! model); the model is queried in inference mode through a [`Classifier`]; every adversarial
+//! model); the model is queried in inference mode through a [`crate::model::Classifier`]; every adversarial
 //! example is projected onto the eps-ball around its image and onto [0,1]; each attack's
 //! [`ScoringSet`] says which images it attacks and scores, and an image counts as robust when the
-//! model classifies its adversarial example correctly. Randomness comes from [`rng::TorchRng`], seeded per batch
-//! from [`seed::attack_seed`]. Forward and backward passes are counted per image.
+//! model classifies its adversarial example correctly. Randomness comes from [`rng::TorchRng`],
+//! seeded per batch from [`seed::attack_seed`]. Forward and backward passes are counted per image.
 //!
 //! - [`fgsm`], [`pgd`], [`apgd`], [`square`]: the attacks on one batch, faithful to torchattacks
 //!   3.5.1 (FGSM, PGD) and fra31/auto-attack @ a392200 (APGD, Square); each module says where and why
 //!   it departs from the reference's bookkeeping.
 //! - [`config`]: attack names, settings, ladders, scoring sets, named protocols.
-//! - [`protocol`]: the evaluation of one network over a protocol, with its invariants and flags.
-//! - [`rows`]: the store rows of a report; [`bench`]: what a protocol costs.
 
 pub mod apgd;
-pub mod bench;
 pub mod config;
 pub mod fgsm;
 pub mod loss;
-mod ops;
-mod oracle;
+pub(crate) mod ops;
+pub(crate) mod oracle;
 pub mod pgd;
-pub mod protocol;
 pub mod rng;
-pub mod rows;
 pub mod seed;
 pub mod square;
 
 use tch::Tensor;
-use tch::nn::ModuleT;
 
 pub use apgd::{ApgdConfig, ApgdLoss, apgd};
 pub use config::{
@@ -39,32 +35,10 @@ pub use config::{
 };
 pub use fgsm::fgsm;
 pub use pgd::{PgdConfig, PgdSuccess, StepSize, pgd};
-pub use protocol::{Measurement, Report, Subject, evaluate};
 pub use square::{SquareConfig, square};
 
 use crate::Result;
 use oracle::Oracle;
-
-/// A model under attack: logits `[n, classes]` for images `[n, c, h, w]` in [0,1], computed in
-/// inference mode. Closures `Fn(&Tensor) -> Tensor` are classifiers; [`EvalMode`] wraps a network.
-pub trait Classifier {
-    fn logits(&self, images: &Tensor) -> Result<Tensor>;
-}
-
-impl<F: Fn(&Tensor) -> Tensor> Classifier for F {
-    fn logits(&self, images: &Tensor) -> Result<Tensor> {
-        Ok(self(images))
-    }
-}
-
-/// A network queried with `forward_t(images, false)`: BatchNorm uses its running statistics.
-pub struct EvalMode<'a, M: ModuleT>(pub &'a M);
-
-impl<M: ModuleT> Classifier for EvalMode<'_, M> {
-    fn logits(&self, images: &Tensor) -> Result<Tensor> {
-        Ok(self.0.forward_t(images, false))
-    }
-}
 
 /// Adversarial examples of one batch and what computing them cost.
 #[derive(Debug)]

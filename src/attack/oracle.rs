@@ -3,7 +3,7 @@
 
 use tch::{Kind, Tensor};
 
-use super::Classifier;
+use crate::model::Classifier;
 use crate::{Error, Result};
 
 /// How per-image losses are reduced before the backward pass. Only the gradient's scale differs,

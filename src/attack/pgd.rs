@@ -14,11 +14,12 @@ use std::str::FromStr;
 
 use tch::{Kind, Tensor};
 
+use super::AttackOutput;
 use super::loss::cross_entropy;
 use super::ops::{duplicate, put_rows, rows_where};
 use super::oracle::{Oracle, Reduce};
 use super::rng::TorchRng;
-use super::{AttackOutput, Classifier};
+use crate::model::Classifier;
 use crate::{Error, Result};
 
 /// How alpha is chosen: written `F*eps/steps`, `F*eps` or `A/255` in configs and on the command

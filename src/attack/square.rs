@@ -11,11 +11,12 @@
 
 use tch::{Kind, Tensor};
 
+use super::AttackOutput;
 use super::loss::margin;
 use super::ops::{all, duplicate, put_rows, rows_where};
 use super::oracle::Oracle;
 use super::rng::TorchRng;
-use super::{AttackOutput, Classifier};
+use crate::model::Classifier;
 use crate::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,22 +1,16 @@
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
-use tch::nn::VarStore;
-use tch::{Device, Kind, Tensor};
+use tch::Device;
 
-use nasrob::attack::bench::ProtocolCost;
-use nasrob::attack::protocol::{Condition, Progress};
-use nasrob::attack::rows::{RowContext, SOURCE};
 use nasrob::attack::{
-    AttackKind, AttackParams, AttackSpec, EvalMode, Measurement, Protocol, ProtocolName, Report, ScoringSet,
-    Subject, evaluate, parse_attacks, parse_ladder,
+    AttackKind, AttackParams, AttackSpec, Protocol, ProtocolName, ScoringSet, parse_attacks, parse_ladder,
 };
-use nasrob::data::{ImageSet, TestImages, default_data_dir, load_split};
-use nasrob::dataset::Dataset;
-use nasrob::model::{TinyNetwork, WeightsMeta, load_weights, parse_device, read_weights_meta};
-use nasrob::space::{NetworkShape, SearchSpace};
-use nasrob::store::provenance::{Provenance, sha256_hex};
-use nasrob::store::{BenchDir, Rows};
+use nasrob::data::{TestImages, default_data_dir};
+use nasrob::evaluate::cost::ProtocolCost;
+use nasrob::evaluate::jobs::{Target, run_attacks};
+use nasrob::evaluate::{Condition, ImageSelection, Measurement, NetworkSpec, Progress, Report};
+use nasrob::model::parse_device;
 use nasrob::{Error, Result};
 
 /// A trained network: its weights file and what it is (by default what the file's metadata says).
@@ -40,58 +34,17 @@ pub struct NetworkArgs {
     cells: Option<usize>,
 }
 
-/// What [`NetworkArgs`] name, checked against the search space.
-pub struct Network {
-    pub index: usize,
-    pub dataset: Dataset,
-    pub arch_string: String,
-    pub shape: NetworkShape,
-    /// What the weights file must say about itself.
-    pub meta: WeightsMeta,
-}
-
 impl NetworkArgs {
-    pub fn resolve(&self) -> Result<Network> {
-        let stored = read_weights_meta(&self.weights)?;
-        let space = SearchSpace::nb201();
-        let arch_spec = match (&self.arch, &stored) {
-            (Some(a), _) => a.clone(),
-            (None, Some(meta)) => meta.arch.clone(),
-            (None, None) => return Err(Error::input("the weights file names no architecture: pass --arch")),
-        };
-        let index = space.resolve(&arch_spec)?;
-        let dataset: Dataset = match (&self.dataset, &stored) {
-            (Some(d), _) => d.parse()?,
-            (None, Some(meta)) => meta.dataset.parse()?,
-            (None, None) => return Err(Error::input("the weights file names no dataset: pass --dataset")),
-        };
-        let channels = self.channels.or(stored.as_ref().map(|m| m.channels)).unwrap_or(16);
-        let cells = self.cells.or(stored.as_ref().map(|m| m.cells_per_stage)).unwrap_or(5);
-        let arch_string = space.arch(index)?.to_nb201_string();
-        let meta = WeightsMeta {
-            arch: arch_string.clone(),
-            dataset: dataset.name().to_string(),
-            channels,
-            cells_per_stage: cells,
-        };
-        Ok(Network {
-            index,
-            dataset,
-            arch_string,
-            shape: NetworkShape::reduced(dataset, channels, cells),
-            meta,
-        })
+    /// What the arguments name, for the evaluation layer to resolve.
+    pub fn spec(&self) -> NetworkSpec {
+        NetworkSpec {
+            weights: self.weights.clone(),
+            arch: self.arch.clone(),
+            dataset: self.dataset.clone(),
+            channels: self.channels,
+            cells_per_stage: self.cells,
+        }
     }
-}
-
-/// The network with its weights, frozen (attacks and evaluations need only input gradients).
-pub fn load_network(network: &Network, weights: &Path, device: Device) -> Result<(VarStore, TinyNetwork)> {
-    let mut vs = VarStore::new(device);
-    let arch = SearchSpace::nb201().arch(network.index)?;
-    let net = TinyNetwork::new(&vs.root(), &arch, &network.shape, network.dataset)?;
-    load_weights(&mut vs, weights, &network.meta)?;
-    vs.freeze();
-    Ok((vs, net))
 }
 
 /// The network, images and attack settings shared by `attack` and `bench attack`.
@@ -184,16 +137,28 @@ impl EvalArgs {
         self.data_dir.clone().unwrap_or_else(default_data_dir)
     }
 
-    /// The first --n-images images of `dataset`'s --test-images, with NB201's name of the split.
-    pub fn test_set(&self, dataset: Dataset) -> Result<(String, ImageSet)> {
-        if self.n_images == Some(0) {
-            return Err(Error::input("--n-images 0 leaves an empty image set"));
-        }
-        let which: TestImages = self.test_images.parse()?;
-        let (split, set) = load_split(dataset, &self.data_dir())?.evaluation_set(which).clone();
-        Ok(match self.n_images {
-            Some(n) if n < set.len() => (split, set.head(n)),
-            _ => (split, set),
+    /// The images to evaluate.
+    pub fn images(&self) -> Result<ImageSelection> {
+        Ok(ImageSelection {
+            test_images: self.test_images.parse::<TestImages>()?,
+            n_images: self.n_images,
+            data_dir: self.data_dir(),
+        })
+    }
+
+    /// The network of `network`, these images and device, and the recorded seed and schedule.
+    pub fn target(
+        &self,
+        network: &NetworkArgs,
+        training_seed: Option<i64>,
+        hp: Option<i64>,
+    ) -> Result<Target> {
+        Ok(Target {
+            network: network.spec(),
+            training_seed,
+            hp,
+            images: self.images()?,
+            device: self.device()?,
         })
     }
 }
@@ -222,16 +187,8 @@ pub struct BenchAttackArgs {
     json: bool,
 }
 
-/// Everything resolved and checked before any work starts.
-struct Resolved {
-    subject: Subject,
-    network: Network,
-    protocol: Protocol,
-    device: Device,
-}
-
-fn resolve(args: &TargetArgs) -> Result<Resolved> {
-    let network = args.network.resolve()?;
+/// The protocol the arguments ask for, checked.
+fn protocol(args: &TargetArgs) -> Result<Protocol> {
     let name: ProtocolName = args.protocol.parse()?;
     let mut protocol = Protocol::for_attacks(&parse_attacks(&args.attacks)?, name);
     protocol.batch_size = args.eval.batch_size;
@@ -261,17 +218,7 @@ fn resolve(args: &TargetArgs) -> Result<Resolved> {
         apply_overrides(spec, args)?;
     }
     protocol.validate()?;
-    let device = args.eval.device()?;
-    Ok(Resolved {
-        subject: Subject {
-            index: network.index,
-            dataset: network.dataset,
-            training_seed: args.training_seed,
-        },
-        network,
-        protocol,
-        device,
-    })
+    Ok(protocol)
 }
 
 fn apply_overrides(spec: &mut AttackSpec, args: &TargetArgs) -> Result<()> {
@@ -297,16 +244,6 @@ fn apply_overrides(spec: &mut AttackSpec, args: &TargetArgs) -> Result<()> {
         AttackParams::Fgsm => {}
     }
     Ok(())
-}
-
-/// The first `n` test images as float32 [0,1] pixels on the CPU, with labels and the split name.
-fn test_images(args: &TargetArgs, dataset: Dataset) -> Result<(String, Tensor, Tensor)> {
-    let (split, set) = args.eval.test_set(dataset)?;
-    let shape = [set.len() as i64, set.channels as i64, set.height as i64, set.width as i64];
-    let images =
-        Tensor::f_from_slice(&set.pixels)?.f_view(shape)?.f_to_kind(Kind::Float)?.f_div_scalar(255.0)?;
-    let labels: Vec<i64> = set.labels.iter().map(|&l| i64::from(l)).collect();
-    Ok((split, images, Tensor::f_from_slice(&labels)?))
 }
 
 /// Progress bars, one per (attack, eps).
@@ -380,130 +317,29 @@ fn print_table(report: &Report) {
     }
 }
 
-/// SHA-256 of the resolved configuration: what the rows' `config_hash` and part names carry.
-fn configuration(resolved: &Resolved, weights_sha: &str, split: &str, n_images: usize) -> serde_json::Value {
-    let attacks: Vec<serde_json::Value> = resolved
-        .protocol
-        .attacks
-        .iter()
-        .map(|s| {
-            serde_json::json!({
-                "attack": s.kind.name(),
-                "eps_255": s.eps_255,
-                "scoring_set": s.scoring.name(),
-                "params": format!("{:?}", s.params),
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "weights_sha256": weights_sha,
-        "index": resolved.subject.index,
-        "dataset": resolved.subject.dataset.name(),
-        "channels": resolved.network.shape.channels,
-        "cells_per_stage": resolved.network.shape.cells_per_stage,
-        "training_seed": resolved.subject.training_seed,
-        "split": split,
-        "n_images": n_images,
-        "protocol": resolved.protocol.name.name(),
-        "batch_size": resolved.protocol.batch_size,
-        "attacks": attacks,
-        "device": format!("{:?}", resolved.device),
-    })
-}
-
-/// Appends all parts or none: a failure removes the parts already written.
-pub(super) fn append_all(bench: &BenchDir, part: &str, tables: &[&Rows], config_hash: &str) -> Result<()> {
-    let mut written: Vec<PathBuf> = Vec::new();
-    for rows in tables {
-        match bench.append(part, rows, Some(config_hash)) {
-            Ok(path) => written.push(path),
-            Err(e) => {
-                for path in &written {
-                    let _ = std::fs::remove_file(path);
-                }
-                return Err(e);
-            }
-        }
-    }
-    Ok(())
-}
-
 pub fn run(args: AttackArgs) -> Result<()> {
-    let resolved = resolve(&args.target)?;
-    let protocol_name = resolved.protocol.name.name();
-    let weights_bytes = std::fs::read(&args.target.network.weights)
-        .map_err(|e| Error::input_file(&args.target.network.weights, e))?;
-    let weights_sha = sha256_hex(&weights_bytes);
-    let (_vs, net) = load_network(&resolved.network, &args.target.network.weights, resolved.device)?;
-    let (split, images, labels) = test_images(&args.target, resolved.subject.dataset)?;
-    let n_images = images.size()[0] as usize;
-    let config = configuration(&resolved, &weights_sha, &split, n_images);
-    let config_hash = sha256_hex(config.to_string().as_bytes());
-    let training = resolved.subject.training_seed.map_or_else(|| "none".to_string(), |s| s.to_string());
-    let part = format!(
-        "attack-{}-{}-seed{training}-{}-{}",
-        resolved.subject.index,
-        resolved.subject.dataset.name(),
-        protocol_name,
-        &config_hash[..16]
-    );
-    let bench = BenchDir::new(&args.out);
-    for table in ["evaluations", "confusion", "sample_outcomes", "provenance"] {
-        let path = bench.part_path(table, &part);
-        if path.exists() {
-            return Err(Error::input(format!(
-                "{} already exists: this evaluation was stored before (same configuration)",
-                path.display()
-            )));
-        }
-    }
-
-    let report = evaluate(
-        &EvalMode(&net),
-        &images,
-        &labels,
-        &resolved.protocol,
-        &resolved.subject,
-        resolved.device,
-        &mut progress_bars(),
-    )?;
-
-    let ctx = RowContext {
-        subject: &resolved.subject,
-        hp: args.hp,
-        channels: Some(resolved.network.shape.channels),
-        cells_per_stage: Some(resolved.network.shape.cells_per_stage),
-        split: &split,
-        image_offset: 0,
-        config_hash: Some(&config_hash),
-    };
-    let mut provenance = Provenance::new(SOURCE, Some(std::env::args().collect::<Vec<_>>().join(" ")));
-    provenance.inputs.insert(args.target.network.weights.display().to_string(), weights_sha);
-    provenance.config = Some(config);
-    let tables = [
-        &report.evaluation_rows(&ctx)?,
-        &report.confusion_rows(&ctx)?,
-        &report.sample_outcome_rows(&ctx)?,
-        &provenance.rows()?,
-    ];
-    append_all(&bench, &part, &tables, &config_hash)?;
-
+    let protocol = protocol(&args.target)?;
+    let target = args.target.eval.target(&args.target.network, args.target.training_seed, args.hp)?;
+    let run =
+        run_attacks(&target, &protocol, Some(&args.out), Some(super::command_line()), &mut progress_bars())?;
+    let config_hash = run.stored.as_ref().map(|s| s.config_hash.clone()).unwrap_or_default();
     if args.json {
-        let measurements: Vec<serde_json::Value> = report.measurements().map(measurement_json).collect();
+        let measurements: Vec<serde_json::Value> = run.report.measurements().map(measurement_json).collect();
         println!(
             "{}",
             serde_json::json!({
-                "index": resolved.subject.index,
-                "arch": resolved.network.arch_string,
-                "dataset": resolved.subject.dataset.name(),
-                "protocol": protocol_name,
-                "n_images": n_images,
+                "index": run.network.index,
+                "arch": run.network.arch_string,
+                "dataset": run.network.dataset.name(),
+                "protocol": protocol.name.name(),
+                "split": run.split,
+                "n_images": run.n_images,
                 "config_hash": config_hash,
                 "measurements": measurements,
             })
         );
     } else {
-        print_table(&report);
+        print_table(&run.report);
     }
     Ok(())
 }
@@ -529,19 +365,11 @@ fn print_cost(cost: &ProtocolCost) {
 }
 
 pub fn bench(args: BenchAttackArgs) -> Result<()> {
-    let resolved = resolve(&args.target)?;
-    let (_vs, net) = load_network(&resolved.network, &args.target.network.weights, resolved.device)?;
-    let (_, images, labels) = test_images(&args.target, resolved.subject.dataset)?;
-    let report = evaluate(
-        &EvalMode(&net),
-        &images,
-        &labels,
-        &resolved.protocol,
-        &resolved.subject,
-        resolved.device,
-        &mut progress_bars(),
-    )?;
-    let cost = ProtocolCost::of(&report);
+    let protocol = protocol(&args.target)?;
+    let target = args.target.eval.target(&args.target.network, args.target.training_seed, None)?;
+    let run = run_attacks(&target, &protocol, None, None, &mut progress_bars())?;
+    let report = &run.report;
+    let cost = ProtocolCost::of(report);
     if args.json {
         let measurements: Vec<serde_json::Value> = report.measurements().map(measurement_json).collect();
         let attacks: serde_json::Map<String, serde_json::Value> = cost
@@ -556,12 +384,12 @@ pub fn bench(args: BenchAttackArgs) -> Result<()> {
         println!(
             "{}",
             serde_json::json!({
-                "index": resolved.subject.index,
-                "arch": resolved.network.arch_string,
-                "dataset": resolved.subject.dataset.name(),
+                "index": run.network.index,
+                "arch": run.network.arch_string,
+                "dataset": run.network.dataset.name(),
                 "protocol": cost.protocol,
-                "n_images": images.size()[0],
-                "device": format!("{:?}", resolved.device),
+                "n_images": run.n_images,
+                "device": format!("{:?}", target.device),
                 "threads": tch::get_num_threads(),
                 "total": cost.total,
                 "clean": cost.clean,

@@ -4,16 +4,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use nasrob::attack::EvalMode;
-use nasrob::attack::protocol::Subject;
-use nasrob::attack::rows::{self, RowContext, SOURCE};
-use nasrob::corrupt::evaluate::{CorruptionPlan, evaluate_corruptions};
-use nasrob::corrupt::{Corruption, FrostTextures};
-use nasrob::store::BenchDir;
-use nasrob::store::provenance::{Provenance, sha256_hex};
+use nasrob::evaluate::CorruptionPlan;
+use nasrob::evaluate::jobs::run_corruptions;
 use nasrob::{Error, Result};
 
-use super::attack::{EvalArgs, NetworkArgs, append_all, load_network};
+use super::attack::{EvalArgs, NetworkArgs};
 use super::corrupt::parse_corruptions;
 
 /// Accuracy, confidence and confusion of a trained network on every corruption and severity of
@@ -83,51 +78,7 @@ fn parse_severities(spec: &str) -> Result<Vec<u8>> {
 pub fn run(args: CorruptEvalArgs) -> Result<()> {
     let corruptions = parse_corruptions(&args.corruptions)?;
     let severities = parse_severities(&args.severities)?;
-    let device = args.eval.device()?;
-    let data_dir = args.eval.data_dir();
-    let textures = if corruptions.contains(&Corruption::Frost) {
-        FrostTextures::load(&data_dir.join("frost"))?
-    } else {
-        FrostTextures::none()
-    };
-    let network = args.network.resolve()?;
-    let (index, dataset) = (network.index, network.dataset);
-    let (channels, cells) = (network.shape.channels, network.shape.cells_per_stage);
-    let (_vs, net) = load_network(&network, &args.network.weights, device)?;
-
-    let (split, test) = args.eval.test_set(dataset)?;
-    let weights_sha = sha256_hex(
-        &std::fs::read(&args.network.weights).map_err(|e| Error::input_file(&args.network.weights, e))?,
-    );
-    let names: Vec<&str> = corruptions.iter().map(|c| c.name()).collect();
-    let config = serde_json::json!({
-        "weights_sha256": weights_sha,
-        "index": index,
-        "dataset": dataset.name(),
-        "channels": channels,
-        "cells_per_stage": cells,
-        "training_seed": args.training_seed,
-        "split": split,
-        "n_images": test.len(),
-        "corruptions": names,
-        "severities": severities,
-        "corruption_seed": args.corruption_seed,
-        "device": format!("{device:?}"),
-    });
-    let config_hash = sha256_hex(config.to_string().as_bytes());
-    let training = args.training_seed.map_or_else(|| "none".to_string(), |s| s.to_string());
-    let part = format!("corrupt-{index}-{}-seed{training}-{}", dataset.name(), &config_hash[..16]);
-    let bench = BenchDir::new(&args.out);
-    for table in ["evaluations", "confusion", "sample_outcomes", "provenance"] {
-        let path = bench.part_path(table, &part);
-        if path.exists() {
-            return Err(Error::input(format!(
-                "{} already exists: this evaluation was stored before (same configuration)",
-                path.display()
-            )));
-        }
-    }
-
+    let target = args.eval.target(&args.network, args.training_seed, args.hp)?;
     let plan = CorruptionPlan {
         corruptions: corruptions.clone(),
         severities: severities.clone(),
@@ -136,36 +87,17 @@ pub fn run(args: CorruptEvalArgs) -> Result<()> {
     };
     let bar = nasrob::progress::bar((corruptions.len() * severities.len()) as u64, "corrupt-eval");
     let mut started = false;
-    let measurements =
-        evaluate_corruptions(&EvalMode(&net), &test, &plan, &textures, device, &mut |c, s| {
-            if started {
-                bar.inc(1);
-            }
-            started = true;
-            bar.set_message(format!("{} {s}", c.name()));
-        })?;
+    let run = run_corruptions(&target, &plan, &args.out, Some(super::command_line()), &mut |c, s| {
+        if started {
+            bar.inc(1);
+        }
+        started = true;
+        bar.set_message(format!("{} {s}", c.name()));
+    })?;
     bar.finish_and_clear();
-
-    let subject = Subject { index, dataset, training_seed: args.training_seed };
-    let ctx = RowContext {
-        subject: &subject,
-        hp: args.hp,
-        channels: Some(channels),
-        cells_per_stage: Some(cells),
-        split: &split,
-        image_offset: 0,
-        config_hash: Some(&config_hash),
-    };
-    let mut provenance = Provenance::new(SOURCE, Some(std::env::args().collect::<Vec<_>>().join(" ")));
-    provenance.inputs.insert(args.network.weights.display().to_string(), weights_sha);
-    provenance.config = Some(config);
-    let tables = [
-        &rows::evaluation_rows(&measurements, &ctx)?,
-        &rows::confusion_rows(&measurements, &ctx)?,
-        &rows::sample_outcome_rows(&measurements, &ctx)?,
-        &provenance.rows()?,
-    ];
-    append_all(&bench, &part, &tables, &config_hash)?;
+    let measurements = &run.measurements;
+    let (index, dataset, split) = (run.network.index, run.network.dataset, &run.split);
+    let (config_hash, part) = (&run.stored.config_hash, &run.stored.part);
 
     if args.json {
         let list: Vec<serde_json::Value> = measurements
@@ -198,7 +130,7 @@ pub fn run(args: CorruptEvalArgs) -> Result<()> {
         "{:<18} {:>8} {:>9} {:>11} {:>8}",
         "corruption", "severity", "accuracy", "confidence", "seconds"
     );
-    for m in &measurements {
+    for m in measurements {
         println!(
             "{:<18} {:>8} {:>9.4} {:>11.4} {:>8.2}",
             m.condition.name(),

@@ -20,8 +20,6 @@
 mod bench;
 mod blur;
 mod digital;
-#[cfg(feature = "torch")]
-pub mod evaluate;
 mod export;
 mod filters;
 mod frost;

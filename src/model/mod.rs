@@ -2,7 +2,7 @@
 //! normalisation inside the model so callers pass [0,1] pixels. Parameter names mirror the PyTorch
 //! module names (`stem.0.weight`, `cells.6.layers.3.op.1.weight`, `lastact.0.running_mean`, ...),
 //! so saved weights load into the reference PyTorch model, and initialisation follows PyTorch's
-//! defaults, as NB201 used them.
+//! defaults, as NB201 used them. [`Classifier`] is how attacks and evaluations query a network.
 
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
@@ -11,9 +11,11 @@ use crate::dataset::Dataset;
 use crate::space::{Arch, NetworkShape, Op};
 use crate::{Error, Result};
 
+mod classifier;
 mod hooks;
 mod weights;
 
+pub use classifier::{Classifier, EvalMode};
 pub use hooks::{ForwardOptions, Observer, Site};
 pub use weights::{
     WeightsMeta, load_weights, read_safetensors_metadata, read_weights_meta, save_weights, write_safetensors,

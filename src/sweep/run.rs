@@ -8,21 +8,18 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use tch::Device;
-use tch::nn::VarStore;
 
 use super::config::SweepConfig;
 use super::state::SweepDir;
 use super::units::{Shard, Unit, unit_list};
-use crate::attack::protocol::Subject;
-use crate::attack::rows::{self, RowContext};
-use crate::attack::{
-    AttackKind, AttackParams, AttackSpec, EvalMode, Protocol, ProtocolName, ScoringSet, evaluate,
-};
-use crate::corrupt::evaluate::{CorruptionPlan, evaluate_corruptions, to_tensors};
+use crate::attack::{AttackKind, AttackParams, AttackSpec, Protocol, ProtocolName, ScoringSet};
 use crate::corrupt::{self, FrostTextures};
 use crate::data::{SplitSets, load_split};
 use crate::dataset::Dataset;
-use crate::model::{TinyNetwork, load_weights};
+use crate::evaluate::{
+    CorruptionPlan, NetworkSpec, RowContext, Subject, TableRows, evaluate, evaluate_corruptions,
+    halving_batch_on_oom, image_tensors,
+};
 use crate::store::schema::{TRAINING_CURVES, TRAINING_RUNS};
 use crate::store::{Rows, write_parquet};
 use crate::train::{Hyper, RunStatus, TrainEvent, TrainResult, TrainSpec, train};
@@ -262,15 +259,22 @@ fn run_unit(
 
     dir.mark_running(unit, options.shard, "evaluate").map_err(at("evaluate"))?;
     on_event(SweepEvent::Stage { unit, stage: "evaluate" });
-    let shape = spec.shape(dataset);
-    let arch = crate::space::SearchSpace::nb201().arch(unit.index).map_err(at("evaluate"))?;
-    let mut vs = VarStore::new(options.device);
-    let net = TinyNetwork::new(&vs.root(), &arch, &shape, dataset).map_err(at("evaluate"))?;
     let weights = result.weights.clone().ok_or_else(|| UnitError {
         stage: "evaluate",
         error: Error::Internal("a finished run without weights".into()),
     })?;
-    load_weights(&mut vs, &weights, &net.weights_meta()).map_err(at("evaluate"))?;
+    let shape = spec.shape(dataset);
+    let network = NetworkSpec {
+        weights,
+        arch: Some(unit.index.to_string()),
+        dataset: Some(dataset.name().to_string()),
+        channels: Some(shape.channels),
+        cells_per_stage: Some(shape.cells_per_stage),
+    }
+    .resolve()
+    .map_err(at("evaluate"))?;
+    let loaded = network.load(options.device).map_err(at("evaluate"))?;
+    let model = loaded.classifier();
     let which = config.evaluation.test_images().map_err(at("evaluate"))?;
     let (split_name, test_set) = sets.evaluation_set(which);
     let test = match config.evaluation.n_images {
@@ -280,9 +284,8 @@ fn run_unit(
     if test.is_empty() {
         return Err(UnitError { stage: "evaluate", error: Error::input("no test images to evaluate") });
     }
-    let (images, labels) = to_tensors(&test);
+    let (images, labels) = image_tensors(&test).map_err(at("evaluate"))?;
     let subject = Subject { index: unit.index, dataset, training_seed: Some(unit.seed as i64) };
-    let model = EvalMode(&net);
     let row_ctx = RowContext {
         subject: &subject,
         hp: Some(unit.hp as i64),
@@ -292,17 +295,14 @@ fn run_unit(
         image_offset: 0,
         config_hash: Some(ctx.config_hash),
     };
-    let mut protocol = ctx.protocol.clone();
-    let report = loop {
-        match evaluate(&model, &images, &labels, &protocol, &subject, options.device, &mut |_| {}) {
-            Ok(report) => break report,
-            Err(e) if is_out_of_memory(&e) && protocol.batch_size > 1 => protocol.batch_size /= 2,
-            Err(e) => return Err(UnitError { stage: "attack", error: e }),
-        }
-    };
-    let mut evaluations = report.evaluation_rows(&row_ctx).map_err(at("attack"))?;
-    let mut confusion = report.confusion_rows(&row_ctx).map_err(at("attack"))?;
-    let mut outcomes = report.sample_outcome_rows(&row_ctx).map_err(at("attack"))?;
+    let mut batch_size = ctx.protocol.batch_size;
+    let report = halving_batch_on_oom(batch_size, |batch| {
+        batch_size = batch;
+        let protocol = Protocol { batch_size: batch, ..ctx.protocol.clone() };
+        evaluate(&model, &images, &labels, &protocol, &subject, options.device, &mut |_| {})
+    })
+    .map_err(at("attack"))?;
+    let mut rows = report.rows(&row_ctx).map_err(at("attack"))?;
 
     if let Some(corruption_config) = config.corruptions.as_ref().filter(|c| c.applies_to(dataset)) {
         dir.mark_running(unit, options.shard, "corrupt").map_err(at("corrupt"))?;
@@ -311,32 +311,19 @@ fn run_unit(
             corruptions: ctx.corruptions.to_vec(),
             severities: corruption_config.severities.clone(),
             dataset_seed: corruption_config.seed,
-            batch_size: protocol.batch_size,
+            batch_size,
         };
         let measurements =
             evaluate_corruptions(&model, &test, &plan, ctx.textures, options.device, &mut |_, _| {})
                 .map_err(at("corrupt"))?;
-        evaluations
-            .extend(rows::evaluation_rows(&measurements, &row_ctx).map_err(at("corrupt"))?)
-            .map_err(at("corrupt"))?;
-        confusion
-            .extend(rows::confusion_rows(&measurements, &row_ctx).map_err(at("corrupt"))?)
-            .map_err(at("corrupt"))?;
-        outcomes
-            .extend(rows::sample_outcome_rows(&measurements, &row_ctx).map_err(at("corrupt"))?)
-            .map_err(at("corrupt"))?;
+        rows.extend(TableRows::of(&measurements, &row_ctx).map_err(at("corrupt"))?).map_err(at("corrupt"))?;
     }
     dir.mark_running(unit, options.shard, "write").map_err(at("write"))?;
-    for rows in [&evaluations, &confusion, &outcomes] {
+    for rows in [&rows.evaluations, &rows.confusion, &rows.sample_outcomes] {
         write_parquet(&tables.join(format!("{}.parquet", rows.schema().name)), rows, Some(ctx.config_hash))
             .map_err(at("write"))?;
     }
     Ok(())
-}
-
-fn is_out_of_memory(e: &Error) -> bool {
-    let text = e.to_string().to_lowercase();
-    text.contains("out of memory")
 }
 
 fn identity(result: &TrainResult) -> Vec<(&'static str, crate::store::Value)> {

@@ -1,14 +1,13 @@
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
-use nasrob::attack::protocol::{Condition, Progress};
-use nasrob::attack::rows::RowContext;
 use nasrob::attack::{
-    ApgdConfig, ApgdLoss, AttackKind, AttackParams, AttackSpec, EvalMode, PgdConfig, PgdSuccess, Protocol,
-    ProtocolName, Report, ScoringSet, SquareConfig, StepSize, Subject, apgd, evaluate, fgsm, parse_attacks,
-    pgd, square,
+    ApgdConfig, ApgdLoss, AttackKind, AttackParams, AttackSpec, PgdConfig, PgdSuccess, Protocol,
+    ProtocolName, ScoringSet, SquareConfig, StepSize, apgd, fgsm, parse_attacks, pgd, square,
 };
 use nasrob::dataset::Dataset;
+use nasrob::evaluate::{Condition, Progress, Report, RowContext, Subject, evaluate};
+use nasrob::model::EvalMode;
 use nasrob::model::TinyNetwork;
 use nasrob::space::{NetworkShape, SearchSpace};
 use nasrob::store::BenchDir;
@@ -378,15 +377,14 @@ fn reports_become_store_rows() {
         image_offset: 0,
         config_hash: Some("abc"),
     };
-    let evaluations = report.evaluation_rows(&ctx).unwrap();
+    let rows = report.rows(&ctx).unwrap();
+    let (evaluations, outcomes, confusion) = (&rows.evaluations, &rows.sample_outcomes, &rows.confusion);
     assert_eq!(evaluations.len(), 1 + 11 + 7);
-    let outcomes = report.sample_outcome_rows(&ctx).unwrap();
     assert_eq!(outcomes.len(), 19);
-    let confusion = report.confusion_rows(&ctx).unwrap();
     assert!(confusion.len() >= 19);
     let dir = tempfile::tempdir().unwrap();
     let bench = BenchDir::new(dir.path());
-    for rows in [&evaluations, &outcomes, &confusion] {
+    for rows in [evaluations, outcomes, confusion] {
         let path = bench.append("attack-test", rows, Some("abc")).unwrap();
         assert!(path.is_file());
     }

@@ -52,6 +52,7 @@ pub fn assert_bad_input(output: &Output, needle: &str) {
 /// A Python with torch and NB201's reference package `xautodl` (`NASROB_TORCH_PYTHON`, which
 /// `make test` sets), or `None` with a message. Under CI, where `make test` installs it, a missing
 /// one fails the test instead.
+#[cfg(feature = "torch")]
 pub fn xautodl_python() -> Option<PathBuf> {
     let found = std::env::var_os("NASROB_TORCH_PYTHON").map(PathBuf::from).filter(|python| {
         Command::new(python)

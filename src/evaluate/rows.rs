@@ -2,7 +2,8 @@
 //! as corruption passes): one `evaluations` and one `sample_outcomes` row per measurement, and its
 //! sparse `confusion` rows.
 
-use super::protocol::{Condition, Measurement, Report, Subject};
+use super::adversarial::Report;
+use super::measurement::{Condition, Measurement, Subject};
 use crate::Result;
 use crate::store::schema::{CONFUSION, EVALUATIONS, SAMPLE_OUTCOMES};
 use crate::store::{Rows, Value};
@@ -135,19 +136,38 @@ pub fn sample_outcome_rows<'a>(
     Ok(rows)
 }
 
+/// The rows of the three measurement tables.
+pub struct TableRows {
+    pub evaluations: Rows,
+    pub confusion: Rows,
+    pub sample_outcomes: Rows,
+}
+
+impl TableRows {
+    /// The rows of `measurements`.
+    pub fn of<'a>(
+        measurements: impl IntoIterator<Item = &'a Measurement> + Clone,
+        ctx: &RowContext,
+    ) -> Result<TableRows> {
+        Ok(TableRows {
+            evaluations: evaluation_rows(measurements.clone(), ctx)?,
+            confusion: confusion_rows(measurements.clone(), ctx)?,
+            sample_outcomes: sample_outcome_rows(measurements, ctx)?,
+        })
+    }
+
+    /// Appends `other`'s rows.
+    pub fn extend(&mut self, other: TableRows) -> Result<()> {
+        self.evaluations.extend(other.evaluations)?;
+        self.confusion.extend(other.confusion)?;
+        self.sample_outcomes.extend(other.sample_outcomes)
+    }
+}
+
 impl Report {
-    /// One `evaluations` row per measurement of the report.
-    pub fn evaluation_rows(&self, ctx: &RowContext) -> Result<Rows> {
-        evaluation_rows(self.measurements(), ctx)
-    }
-
-    /// Sparse confusion counts of every measurement of the report.
-    pub fn confusion_rows(&self, ctx: &RowContext) -> Result<Rows> {
-        confusion_rows(self.measurements(), ctx)
-    }
-
-    /// One correctness bitset per measurement of the report.
-    pub fn sample_outcome_rows(&self, ctx: &RowContext) -> Result<Rows> {
-        sample_outcome_rows(self.measurements(), ctx)
+    /// The rows of every measurement of the report.
+    pub fn rows(&self, ctx: &RowContext) -> Result<TableRows> {
+        let all: Vec<&Measurement> = self.measurements().collect();
+        TableRows::of(all.iter().copied(), ctx)
     }
 }

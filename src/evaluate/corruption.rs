@@ -1,14 +1,15 @@
-//! Evaluating a network on corrupted images (feature `torch`): every (corruption, severity) of the
-//! given set is generated on the fly from the clean test images and measured like a clean pass
+//! Evaluating a network on corrupted images: every (corruption, severity) of the given set is generated on the fly from the clean test images and measured like a clean pass
 //! (accuracy, confidence, loss, confusion, per-image correctness), as `evaluations` rows of kind
 //! `corruption` with their `confusion` and `sample_outcomes` rows.
 
-use tch::{Device, Kind, Tensor};
+use tch::Device;
 
-use super::{Corruption, FrostTextures, Image, corrupt_many};
-use crate::attack::Classifier;
-use crate::attack::protocol::{Condition, Measurement, measure};
+use super::images::image_tensors;
+use super::measurement::{Condition, Measurement, measure};
+use super::memory::halving_batch_on_oom;
+use crate::corrupt::{Corruption, FrostTextures, Image, corrupt_many};
 use crate::data::{ImageSet, hwc_to_chw};
+use crate::model::Classifier;
 use crate::{Error, Result};
 
 /// What to evaluate.
@@ -16,20 +17,9 @@ use crate::{Error, Result};
 pub struct CorruptionPlan {
     pub corruptions: Vec<Corruption>,
     pub severities: Vec<u8>,
-    /// Seed of the corrupted dataset (see [`super::image_seed`]).
+    /// Seed of the corrupted dataset (see [`crate::corrupt::image_seed`]).
     pub dataset_seed: u64,
     pub batch_size: usize,
-}
-
-/// [0,1] float NCHW images (on the CPU) and i64 labels of an image set.
-pub fn to_tensors(set: &ImageSet) -> (Tensor, Tensor) {
-    let n = set.len() as i64;
-    let x = Tensor::from_slice(&set.pixels)
-        .view([n, set.channels as i64, set.height as i64, set.width as i64])
-        .to_kind(Kind::Float)
-        / 255.0;
-    let labels: Vec<i64> = set.labels.iter().map(|&l| i64::from(l)).collect();
-    (x, Tensor::from_slice(&labels))
 }
 
 /// Measures `model` on every corruption × severity of `plan` applied to `test`. Out-of-memory
@@ -48,7 +38,7 @@ pub fn evaluate_corruptions(
     let clean: Vec<Image> = (0..test.len())
         .map(|i| Image::new(test.height, test.width, test.channels, test.image_hwc(i)))
         .collect::<std::result::Result<_, _>>()?;
-    let (_, labels) = to_tensors(test);
+    let (_, labels) = image_tensors(test)?;
     let mut out = Vec::new();
     for &corruption in &plan.corruptions {
         for &severity in &plan.severities {
@@ -59,18 +49,11 @@ pub fn evaluate_corruptions(
                 pixels.extend(hwc_to_chw(image.data(), image.channels()));
             }
             let set = ImageSet::new(pixels, test.labels.clone(), test.channels, test.height, test.width)?;
-            let (x, _) = to_tensors(&set);
+            let (x, _) = image_tensors(&set)?;
             let condition = Condition::Corruption { corruption, severity };
-            let mut batch = plan.batch_size.max(1);
-            let measurement = loop {
-                match measure(model, &x, &labels, condition, batch, device) {
-                    Ok(m) => break m,
-                    Err(e) if e.to_string().to_lowercase().contains("out of memory") && batch > 1 => {
-                        batch /= 2
-                    }
-                    Err(e) => return Err(e),
-                }
-            };
+            let measurement = halving_batch_on_oom(plan.batch_size, |batch| {
+                measure(model, &x, &labels, condition, batch, device)
+            })?;
             out.push(measurement);
         }
     }

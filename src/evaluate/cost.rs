@@ -1,9 +1,10 @@
-//! `nasrob bench attack`: what a protocol costs on one network, per attack and in total, in image
+//! What a protocol cost on one network (`nasrob bench attack`), per attack and in total, in image
 //! passes and seconds, so it can be compared with the Python references' run of the same protocol
 //! (`bench/attack_reference.py`).
 
-use super::config::AttackKind;
-use super::protocol::Report;
+use super::adversarial::Report;
+use super::measurement::Measurement;
+use crate::attack::config::AttackKind;
 
 /// Passes and seconds of one attack (all radii) or of a whole run.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
@@ -38,7 +39,7 @@ pub struct ProtocolCost {
 
 impl ProtocolCost {
     pub fn of(report: &Report) -> ProtocolCost {
-        let cost = |m: &super::Measurement| Cost {
+        let cost = |m: &Measurement| Cost {
             forward_passes: m.forward_passes,
             backward_passes: m.backward_passes,
             seconds: m.seconds,
