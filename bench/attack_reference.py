@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Validation and cost baseline of nasrob's attacks against torchattacks 3.5.1.
+"""Validation and cost baseline of nasrob's attacks against torchattacks 3.5.1 and, with
+--autoattack-dir, AutoAttack's own APGD-CE and Square.
 
 Runs the reference protocol -- torchattacks FGSM, PGD, APGD (steps=100) and Square (5,000 queries,
 resc_schedule=False, as AutoAttack runs it) at every radius of nasrob's ladders, each radius from
@@ -117,7 +118,19 @@ class Counted(torch.nn.Module):
         self.backward_images += n
 
 
+AUTOATTACK = None  # fra31/auto-attack's package when --autoattack-dir is given
+
+
 def make_attack(name, model, eps, seed, budget):
+    if AUTOATTACK is not None and name == "apgd-ce":
+        attack = AUTOATTACK.autopgd_base.APGDAttack(model, n_iter=budget["apgd_steps"], norm="Linf", n_restarts=1,
+                                                   eps=eps, seed=seed, loss="ce", eot_iter=1, rho=0.75, device="cpu")
+        return attack.perturb
+    if AUTOATTACK is not None and name == "square":
+        attack = AUTOATTACK.square.SquareAttack(model, norm="Linf", n_queries=budget["square_queries"], eps=eps,
+                                                p_init=0.8, n_restarts=1, seed=seed, verbose=False, loss="margin",
+                                                resc_schedule=False, device="cpu")
+        return attack.perturb
     if name == "fgsm":
         return torchattacks.FGSM(model, eps=eps)
     if name == "pgd":
@@ -220,9 +233,18 @@ def main():
     ap.add_argument("--concurrent", action="store_true",
                     help="run nasrob and the reference at the same time (with --threads 1 on a machine with two "
                          "free cores, each side on its own core): the wall time is the longer side's, not the sum")
+    ap.add_argument("--autoattack-dir",
+                    help="a checkout of fra31/auto-attack (a392200): APGD-CE and Square then run AutoAttack's own "
+                         "APGDAttack and SquareAttack instead of torchattacks' ports")
     ap.add_argument("--json", help="write every number here")
     ap.add_argument("--markdown", help="write the tables here")
     args = ap.parse_args()
+    if args.autoattack_dir:
+        global AUTOATTACK
+        sys.path.insert(0, args.autoattack_dir)
+        import autoattack.autopgd_base  # noqa: E402
+        import autoattack.square  # noqa: E402
+        AUTOATTACK = autoattack
     torch.set_num_threads(args.threads)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -267,7 +289,11 @@ def main():
         f"on {100 * clean_agree:.2f} % of images. Budgets: PGD {args.pgd_steps} steps, APGD {args.apgd_steps} "
         f"iterations, Square {args.square_queries} queries; {torch.get_num_threads()} CPU thread(s).",
         "",
-        "| attack | eps (/255) | nasrob robust acc. | torchattacks robust acc. | difference (points) | same prediction (attacked images) |",
+        "Reference: torchattacks 3.5.1 for FGSM and PGD; "
+        + ("AutoAttack's own APGDAttack and SquareAttack (fra31/auto-attack) for APGD-CE and Square."
+           if AUTOATTACK is not None else "torchattacks 3.5.1 for APGD-CE and Square too."),
+        "",
+        "| attack | eps (/255) | nasrob robust acc. | reference robust acc. | difference (points) | same prediction (attacked images) |",
         "|---|---|---|---|---|---|",
     ]
     summary = {}
@@ -291,7 +317,7 @@ def main():
         "",
         "| protocol | forward passes | backward passes | seconds |",
         "|---|---|---|---|",
-        f"| torchattacks (reference) | {ref_total['forward_passes']:,} | {ref_total['backward_passes']:,} | {ref_total['seconds']:.1f} |",
+        f"| reference | {ref_total['forward_passes']:,} | {ref_total['backward_passes']:,} | {ref_total['seconds']:.1f} |",
         f"| nasrob | {nas_total['forward_passes']:,} | {nas_total['backward_passes']:,} | {nas_total['seconds']:.1f} |",
         "",
         f"Reference / nasrob: {ref_total['backward_passes'] / max(nas_total['backward_passes'], 1):.2f}x "
