@@ -35,6 +35,37 @@ pub struct Stored {
     pub part: String,
 }
 
+impl Stored {
+    /// Writes the rows `rows` makes for `network`, with its weights file as provenance input.
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        destination: &Destination,
+        target: &Target,
+        network: &Network,
+        subject: &Subject,
+        split: &str,
+        weights_sha256: String,
+        command: Option<String>,
+        rows: impl FnOnce(&RowContext) -> Result<TableRows>,
+    ) -> Result<Stored> {
+        let ctx = RowContext {
+            subject,
+            hp: target.hp,
+            channels: Some(network.shape.channels),
+            cells_per_stage: Some(network.shape.cells_per_stage),
+            split,
+            image_offset: 0,
+            config_hash: Some(destination.config_hash()),
+        };
+        let inputs = [(network.weights.display().to_string(), weights_sha256)];
+        destination.write(&rows(&ctx)?, &inputs, command)?;
+        Ok(Stored {
+            config_hash: destination.config_hash().to_string(),
+            part: destination.part().to_string(),
+        })
+    }
+}
+
 /// A protocol's measurements of one network.
 pub struct AttackRun {
     pub network: Network,
@@ -126,21 +157,17 @@ pub fn run_attacks(
         evaluate(&loaded.classifier(), &images, &labels, protocol, &subject, target.device, progress)?;
     let stored = match destination {
         Some(destination) => {
-            let ctx = RowContext {
-                subject: &subject,
-                hp: target.hp,
-                channels: Some(network.shape.channels),
-                cells_per_stage: Some(network.shape.cells_per_stage),
-                split: &split,
-                image_offset: 0,
-                config_hash: Some(destination.config_hash()),
-            };
-            let inputs = [(network.weights.display().to_string(), weights_sha256)];
-            destination.write(&report.rows(&ctx)?, &inputs, command)?;
-            Some(Stored {
-                config_hash: destination.config_hash().to_string(),
-                part: destination.part().to_string(),
-            })
+            let stored = Stored::write(
+                &destination,
+                target,
+                &network,
+                &subject,
+                &split,
+                weights_sha256,
+                command,
+                |ctx| report.rows(ctx),
+            )?;
+            Some(stored)
         }
         None => None,
     };
@@ -174,18 +201,9 @@ pub fn run_corruptions(
     let measurements =
         evaluate_corruptions(&loaded.classifier(), &test, plan, &textures, target.device, progress)?;
     let subject = subject(target, &network);
-    let ctx = RowContext {
-        subject: &subject,
-        hp: target.hp,
-        channels: Some(network.shape.channels),
-        cells_per_stage: Some(network.shape.cells_per_stage),
-        split: &split,
-        image_offset: 0,
-        config_hash: Some(destination.config_hash()),
-    };
-    let inputs = [(network.weights.display().to_string(), weights_sha256)];
-    destination.write(&TableRows::of(&measurements, &ctx)?, &inputs, command)?;
     let stored =
-        Stored { config_hash: destination.config_hash().to_string(), part: destination.part().to_string() };
+        Stored::write(&destination, target, &network, &subject, &split, weights_sha256, command, |ctx| {
+            TableRows::of(&measurements, ctx)
+        })?;
     Ok(CorruptionRun { network, split, measurements, stored })
 }
