@@ -61,7 +61,10 @@ APGD_STEPS = 100
 PGD_FACTOR = 2.5
 
 # (channels, classes, mean, std) of the datasets this script can load.
-DATASETS = {"fashion-mini": (1, 10, [0.2860], [0.3530])}
+DATASETS = {
+    "fashion-mini": (1, 10, [0.2860], [0.3530]),
+    "cifar10": (3, 10, [v / 255 for v in (125.3, 123.0, 113.9)], [v / 255 for v in (63.0, 62.1, 66.7)]),
+}
 
 
 def eps_text(eps_255):
@@ -95,6 +98,14 @@ def fashion_test(root, n):
     labels = read_idx(os.path.join(root, "datasets/fashion-mini/test-labels-idx1-ubyte.gz"))[:n]
     x = torch.from_numpy(images.copy()).to(torch.float32).unsqueeze(1) / 255.0
     return x, torch.from_numpy(labels.astype(np.int64))
+
+
+def cifar10_test(data_dir, n):
+    """The first n images of CIFAR-10's binary test batch under data_dir (as nasrob reads it)."""
+    with open(os.path.join(data_dir, "cifar-10-batches-bin", "test_batch.bin"), "rb") as f:
+        raw = np.frombuffer(f.read(), dtype=np.uint8).reshape(-1, 3073)[:n]
+    x = torch.from_numpy(raw[:, 1:].reshape(-1, 3, 32, 32).astype(np.float32)) / 255.0
+    return x, torch.from_numpy(raw[:, 0].astype(np.int64))
 
 
 class Counted(torch.nn.Module):
@@ -184,7 +195,7 @@ def reference_protocol(model, x, y, batch_size, seeds, attacks, budget):
     return clean.tolist(), clean_cost, rows
 
 
-def start_nasrob(binary, weights, n_images, batch_size, device, training_seed, attacks, budget, threads):
+def start_nasrob(binary, weights, n_images, batch_size, device, training_seed, attacks, budget, threads, data_dir):
     """`nasrob bench attack --json` as a running child process."""
     cmd = [binary, "bench", "attack", "--weights", weights, "--n-images", str(n_images),
            "--batch-size", str(batch_size), "--device", device, "--attacks", ",".join(attacks),
@@ -193,6 +204,8 @@ def start_nasrob(binary, weights, n_images, batch_size, device, training_seed, a
            "--pgd-success", "last-iterate", "--json"]
     if training_seed is not None:
         cmd += ["--training-seed", str(training_seed)]
+    if data_dir is not None:
+        cmd += ["--data-dir", data_dir]
     # The same number of CPU threads on both sides (libtorch reads these at start-up).
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     print("running " + " ".join(cmd), file=sys.stderr, flush=True)
@@ -236,6 +249,7 @@ def main():
     ap.add_argument("--autoattack-dir",
                     help="a checkout of fra31/auto-attack (a392200): APGD-CE and Square then run AutoAttack's own "
                          "APGDAttack and SquareAttack instead of torchattacks' ports")
+    ap.add_argument("--data-dir", help="nasrob's data folder, for cifar10 networks (passed on to nasrob)")
     ap.add_argument("--json", help="write every number here")
     ap.add_argument("--markdown", help="write the tables here")
     args = ap.parse_args()
@@ -252,12 +266,14 @@ def main():
     dataset = meta["dataset"]
     if dataset not in DATASETS:
         sys.exit(f"this script loads {', '.join(DATASETS)} images; the weights are for {dataset}")
+    if dataset == "cifar10" and not args.data_dir:
+        sys.exit("cifar10 networks need --data-dir (nasrob's data folder with cifar-10-batches-bin)")
     channels, classes, mean, std = DATASETS[dataset]
     net, meta = nb201_model.load_nasrob_weights(args.weights, classes, channels, mean, std)
     for p in net.parameters():
         p.requires_grad_(False)
     model = Counted(net).eval()
-    x, y = fashion_test(root, args.n_images)
+    x, y = cifar10_test(args.data_dir, args.n_images) if dataset == "cifar10" else fashion_test(root, args.n_images)
 
     attacks = [a.strip() for a in args.attacks.split(",")]
     unknown = [a for a in attacks if a not in LADDERS]
@@ -265,7 +281,7 @@ def main():
         sys.exit(f"unknown attacks {unknown}: choose from {', '.join(LADDERS)}")
     budget = {"pgd_steps": args.pgd_steps, "apgd_steps": args.apgd_steps, "square_queries": args.square_queries}
     nasrob = start_nasrob(args.nasrob, args.weights, args.n_images, args.batch_size, "cpu", args.training_seed,
-                          attacks, budget, args.threads)
+                          attacks, budget, args.threads, args.data_dir)
     if not args.concurrent:
         nas = finish_nasrob(nasrob)
     index = architecture_index(args.nasrob, meta["arch"])
