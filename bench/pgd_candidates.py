@@ -4,7 +4,7 @@ differences with the one the released CIFAR-10 data shows (medians over networks
 accuracy above 0.5): PGD minus APGD-CE at every radius, PGD minus FGSM at 0.1, 0.5 and 1/255.
 
     python3 bench/pgd_candidates.py --nasrob NASROB --weights W1 [W2 ...] --n-images 300 \
-        [--reference ../shared/reference/jung2023] [--apgd-iterations 100] [--markdown out.md]
+        [--data-dir DIR] [--reference ../shared/reference/jung2023] [--apgd-iterations 100] [--markdown out.md]
 
 Standard library only. Every attack runs with the `jung2023` protocol's scoring sets (FGSM and PGD
 on all images, APGD-CE on the clean-correct ones); the candidates differ in steps, step rule,
@@ -48,9 +48,11 @@ def released_pattern(reference):
     return pgd_apgd, pgd_fgsm, len(uids)
 
 
-def bench(nasrob, weights, n_images, attacks, flags):
+def bench(nasrob, weights, n_images, attacks, flags, data_dir):
     cmd = [nasrob, "bench", "attack", "--weights", weights, "--device", "cpu", "--n-images", str(n_images),
            "--protocol", "jung2023", "--attacks", attacks, "--json"] + flags
+    if data_dir:
+        cmd += ["--data-dir", data_dir]
     print("running " + " ".join(cmd), file=sys.stderr, flush=True)
     out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True).stdout
     doc = json.loads(out.strip().splitlines()[-1])
@@ -64,17 +66,19 @@ def main():
     ap.add_argument("--n-images", type=int, default=300)
     ap.add_argument("--apgd-iterations", type=int, default=100)
     ap.add_argument("--reference", default=os.path.join(os.path.dirname(__file__), "../../shared/reference/jung2023"))
+    ap.add_argument("--data-dir", help="nasrob's data folder (for networks of datasets that are not embedded)")
     ap.add_argument("--markdown")
     args = ap.parse_args()
 
     released_apgd, released_fgsm, n_released = released_pattern(args.reference)
-    baseline = [bench(args.nasrob, w, args.n_images, "fgsm,apgd-ce", ["--apgd-iterations", str(args.apgd_iterations)])
+    baseline = [bench(args.nasrob, w, args.n_images, "fgsm,apgd-ce", ["--apgd-iterations", str(args.apgd_iterations)],
+                      args.data_dir)
                 for w in args.weights]
     rows = []
     for name, flags in CANDIDATES:
         gaps_apgd, gaps_fgsm = [], []
         for w, base in zip(args.weights, baseline):
-            pgd = bench(args.nasrob, w, args.n_images, "pgd", flags)
+            pgd = bench(args.nasrob, w, args.n_images, "pgd", flags, args.data_dir)
             gaps_apgd.append([100 * (pgd[("pgd", e)] - base[("apgd-ce", e)]) for e in RADII])
             gaps_fgsm.append([100 * (pgd[("pgd", e)] - base[("fgsm", e)]) for e in FGSM_RADII])
         apgd = [statistics.median(g[i] for g in gaps_apgd) for i in range(len(RADII))]
