@@ -237,3 +237,27 @@ pub fn pgd(
     let examples = pgd_batch(&mut oracle, images, labels, eps, config, &mut TorchRng::new(seed))?;
     AttackOutput::from_oracle(examples, &oracle)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_rules_parse_to_their_alphas() {
+        let eps = 8.0 / 255.0;
+        let config =
+            |rule: &str| PgdConfig { step_size: rule.parse().unwrap(), steps: 40, ..PgdConfig::default() };
+        assert!((config("2.5*eps/steps").alpha(eps) - 2.5 * eps / 40.0).abs() < 1e-15);
+        assert!((config(" 0.25 * eps ").alpha(eps) - 0.25 * eps).abs() < 1e-15);
+        assert!((config("2/255").alpha(eps) - 2.0 / 255.0).abs() < 1e-15);
+        assert_eq!(PgdConfig::basic_iterative().alpha(0.5 / 255.0), 1.0 / 255.0);
+        for rule in ["2.5*eps/steps", "0.25*eps", "2/255"] {
+            let parsed: StepSize = rule.parse().unwrap();
+            assert_eq!(parsed.to_string().parse::<StepSize>().unwrap(), parsed);
+        }
+        for bad in ["", "eps", "2", "-1/255", "0*eps", "x*eps/steps", "2/256"] {
+            assert_eq!(bad.parse::<StepSize>().unwrap_err().exit_code(), 2, "{bad}");
+        }
+        assert_eq!("last-iterate".parse::<PgdSuccess>().unwrap(), PgdSuccess::LastIterate);
+    }
+}

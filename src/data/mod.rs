@@ -163,3 +163,31 @@ pub fn load_split(dataset: Dataset, data_dir: &Path) -> Result<SplitSets> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(n: usize) -> ImageSet {
+        ImageSet::new(vec![0; n * 4], vec![0; n], 1, 2, 2).unwrap()
+    }
+
+    #[test]
+    fn evaluation_set_is_the_whole_test_set_where_nb201_tests_on_half() {
+        let halves = SplitSets {
+            dataset: Dataset::Cifar100,
+            train: set(1),
+            valid: Some(("x-valid".into(), set(3))),
+            test: ("x-test".into(), set(3)),
+            full_test: Some(("ori-test".into(), set(6))),
+        };
+        let full = halves.evaluation_set("full".parse().unwrap());
+        assert_eq!((full.0.as_str(), full.1.len()), ("ori-test", 6));
+        let half = halves.evaluation_set(TestImages::Nb201Test);
+        assert_eq!((half.0.as_str(), half.1.len()), ("x-test", 3));
+        let whole = SplitSets { full_test: None, test: ("ori-test".into(), set(5)), ..halves };
+        assert_eq!(whole.evaluation_set(TestImages::Full).1.len(), 5);
+        assert_eq!(whole.evaluation_set(TestImages::Nb201Test).1.len(), 5);
+        assert_eq!("half".parse::<TestImages>().unwrap_err().exit_code(), 2);
+    }
+}

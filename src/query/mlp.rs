@@ -9,7 +9,7 @@
 //! unaffected by the rescaling. Every random draw (initialisation, batch order) comes from the
 //! run's `Draw`, so a seed reproduces the model exactly.
 
-use super::nas::Draw;
+use super::draw::Draw;
 
 /// Network shape and training schedule. Defaults follow NASLib (500 epochs, batches of 32, Adam
 /// with learning rate 1e-3 and betas (0.9, 0.99), L1 weight 0.2) except for the depth.

@@ -6,6 +6,7 @@
 
 pub mod analysis;
 pub mod bench;
+pub(crate) mod draw;
 pub mod error;
 pub mod lookup;
 pub mod mlp;

@@ -382,3 +382,41 @@ pub fn training_curve_rows(result: &TrainResult) -> Result<Rows> {
     }
     Ok(rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attack::{PgdSuccess, StepSize};
+
+    #[test]
+    fn config_settings_override_the_named_protocols_defaults() {
+        let text = include_str!("presets/demo.toml");
+        let jung = protocol(&SweepConfig::parse(text, "t").unwrap()).unwrap();
+        let scoring: Vec<_> = jung.attacks.iter().map(|s| s.scoring).collect();
+        use ScoringSet::{AllImages, CleanCorrect};
+        assert_eq!(scoring, vec![AllImages, AllImages, CleanCorrect, CleanCorrect]);
+        let AttackParams::Pgd(pgd) = &jung.attacks[1].params else { panic!() };
+        assert_eq!((pgd.steps, pgd.random_start, pgd.success), (8, false, PgdSuccess::LastIterate));
+        assert_eq!(pgd.step_size, StepSize::Fixed255(1.0));
+
+        let changed = text
+            .replace("protocol = \"jung2023\"", "protocol = \"custom\"")
+            .replace("[attacks.fgsm]\n", "[attacks.fgsm]\nscoring = \"all-images\"\n")
+            .replace(
+                "steps = 8\n",
+                "steps = 8\nstep = \"2/255\"\nrandom_start = false\nsuccess = \"last-iterate\"\n",
+            );
+        let custom = protocol(&SweepConfig::parse(&changed, "t").unwrap()).unwrap();
+        assert_eq!(custom.name, ProtocolName::Custom);
+        let scoring: Vec<_> = custom.attacks.iter().map(|s| s.scoring).collect();
+        assert_eq!(scoring, vec![AllImages, CleanCorrect, CleanCorrect, CleanCorrect]);
+        let AttackParams::Pgd(pgd) = &custom.attacks[1].params else { panic!() };
+        assert_eq!(
+            (pgd.random_start, pgd.success, pgd.step_size),
+            (false, PgdSuccess::LastIterate, StepSize::Fixed255(2.0))
+        );
+        let bad_step = text.replace("steps = 8\n", "steps = 8\nstep = \"fast\"\n");
+        let err = protocol(&SweepConfig::parse(&bad_step, "t").unwrap()).unwrap_err();
+        assert!(err.to_string().contains("PGD step rule 'fast'"), "{err}");
+    }
+}

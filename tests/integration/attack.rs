@@ -269,6 +269,28 @@ fn scoring_sets_choose_the_attacked_images() {
 }
 
 #[test]
+fn clean_correct_scoring_scores_a_robust_image_at_its_clean_input() {
+    // At 0.1/255 FGSM fools no image of the rising model: under clean-correct scoring every image
+    // is scored at its clean input (AutoAttack's returned point), under all images at its FGSM point.
+    let x = Tensor::full([3, 1, 1, 1], 0.5, (Kind::Float, Device::Cpu));
+    let y = Tensor::zeros([3], (Kind::Int64, Device::Cpu));
+    let loss = |scoring| {
+        let mut protocol = Protocol::for_attacks(&[AttackKind::Fgsm], ProtocolName::Jung2023);
+        protocol.attacks[0] = protocol.attacks[0].clone().with_ladder(&[0.1]).unwrap();
+        protocol.attacks[0].scoring = scoring;
+        let report =
+            evaluate(&rising_model, &x, &y, &protocol, &SUBJECT, Device::Cpu, &mut |_: Progress| {}).unwrap();
+        let m = &report.attacks[0].measurements[0];
+        assert_eq!(m.correct, vec![true; 3], "{scoring}");
+        (report.clean.loss_mean, m.loss_mean, report.clean.confidence_mean, m.confidence_mean)
+    };
+    let (clean_loss, robust_loss, clean_confidence, robust_confidence) = loss(ScoringSet::CleanCorrect);
+    assert_eq!((robust_loss, robust_confidence), (clean_loss, clean_confidence));
+    let (clean_loss, attacked_loss, _, _) = loss(ScoringSet::AllImages);
+    assert!(attacked_loss > clean_loss, "the FGSM point raises the loss: {attacked_loss} vs {clean_loss}");
+}
+
+#[test]
 fn each_radius_gives_the_outcomes_it_gives_alone() {
     let device = Device::Cpu;
     let (_vs, net) = random_network(device, 21);
@@ -481,6 +503,8 @@ fn cli_bad_input_exits_2_and_writes_nothing() {
     assert_bad_input(&attack(&["--scoring", "fgsm=most"]), "unknown scoring set 'most'");
     assert_bad_input(&attack(&["--pgd-step", "fast"]), "PGD step rule 'fast'");
     assert_bad_input(&attack(&["--protocol", "madry"]), "unknown protocol 'madry'");
+    assert_bad_input(&attack(&["--test-images", "half"]), "unknown test image set 'half'");
+    assert_bad_input(&attack(&["--pgd-success", "sometimes"]), "PGD success rule 'sometimes'");
     let removed = attack(&["--mode", "ladder"]);
     assert_eq!(removed.status.code(), Some(2));
     assert!(crate::common::stderr(&removed).contains("--mode"));
