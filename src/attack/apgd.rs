@@ -11,7 +11,8 @@
 //!
 //! Every image of the batch is attacked (the caller passes only correctly classified ones) for all
 //! iterations, as AutoAttack does: the batch keeps its shape and nothing is read back to the host
-//! inside the loop. An image counts as fooled once any iterate is misclassified (AutoAttack's
+//! inside the loop. Several radii run as one stacked batch ([`super::radii`]), eps and the step
+//! size per row, each radius drawing from its own stream. An image counts as fooled once any iterate is misclassified (AutoAttack's
 //! `acc = min(acc, pred)`), and its adversarial example is the last misclassified iterate
 //! (`x_best_adv[pred == 0] = x_adv`); an image never fooled is returned as its clean input.
 
@@ -19,9 +20,8 @@ use tch::{Kind, Tensor};
 
 use super::AttackOutput;
 use super::loss::{cross_entropy, dlr, dlr_targeted};
-use super::ops::{duplicate, put_rows, rows_where};
 use super::oracle::{Oracle, Reduce};
-use super::rng::TorchRng;
+use super::radii::{Radius, Stacked, draw_per_group, per_row};
 use crate::model::Classifier;
 use crate::{Error, Result};
 
@@ -155,27 +155,39 @@ struct RunOutput {
     examples: Tensor,
 }
 
+/// The radii of a run's rows: `rows[g]` rows of radius g, group after group.
+struct RunRadii<'r> {
+    radii: &'r mut [Radius],
+    rows: &'r [i64],
+}
+
 fn single_run(
     oracle: &mut Oracle,
     x: &Tensor,
     labels: &Tensor,
     targets: Option<&Tensor>,
-    eps: f64,
+    run_radii: RunRadii,
     config: &ApgdConfig,
-    rng: &mut TorchRng,
 ) -> Result<RunOutput> {
     let shape = x.size();
     let n = shape[0];
     let device = x.device();
     let per_image = per_image_shape(shape.len());
-    let mut step_shape = vec![1i64; shape.len()];
-    step_shape[0] = n;
     let loss_kind = config.loss;
+    let eps_values: Vec<f64> = run_radii.radii.iter().map(|r| r.eps).collect();
+    let step_values: Vec<f64> = eps_values.iter().map(|&eps| 2.0 * eps).collect();
+    let eps = per_row(&eps_values, run_radii.rows, shape.len(), device)?;
 
-    let t = rng.rand(&shape, device)?.f_mul_scalar(2.0)?.f_sub_scalar(1.0)?;
-    let t_max = t.f_abs()?.f_view([n, -1])?.f_amax([1i64], false)?.f_view(per_image.as_slice())?;
+    let t = draw_per_group(run_radii.radii, run_radii.rows, |radius, r| {
+        let mut group_shape = shape.clone();
+        group_shape[0] = r;
+        radius.rng.rand(&group_shape, device)
+    })?
+    .f_mul_scalar(2.0)?
+    .f_sub_scalar(1.0)?;
+    let t_max = t.f_abs()?.f_flatten(1, -1)?.f_amax([1i64], false)?.f_view(per_image.as_slice())?;
     let direction = t.f_div(&t_max.f_add_scalar(1e-12)?)?;
-    let x_adv = x.f_add(&direction.f_mul_scalar(eps)?)?.f_clamp(0.0, 1.0)?;
+    let x_adv = x.f_add(&direction.f_mul(&eps)?)?.f_clamp(0.0, 1.0)?;
 
     let g = oracle.gradient(&x_adv, Reduce::Sum, |logits| apgd_loss(loss_kind, logits, labels, targets))?;
     let correct = g.logits.f_argmax(1, false)?.f_eq_tensor(labels)?;
@@ -185,15 +197,15 @@ fn single_run(
     let mut fooled = correct.f_logical_not()?;
     let mut examples = x_adv.f_where_self(&fooled.f_view(per_image.as_slice())?, x)?;
     let mut state = RunState {
-        low: x.f_sub_scalar(eps)?,
-        high: x.f_add_scalar(eps)?,
+        low: x.f_sub(&eps)?,
+        high: x.f_add(&eps)?,
         x_adv: x_adv.shallow_clone(),
         x_adv_old: x_adv.shallow_clone(),
         x_best: x_adv.shallow_clone(),
         grad: g.grad.shallow_clone(),
         grad_best: g.grad,
         loss_best: g.loss.shallow_clone(),
-        step: Tensor::f_full(step_shape.as_slice(), 2.0 * eps, (Kind::Float, device))?,
+        step: per_row(&step_values, run_radii.rows, shape.len(), device)?,
         loss_steps: Tensor::f_zeros([config.iterations as i64, n], (Kind::Float, device))?,
         loss_best_last_check: g.loss,
         reduced_last_check: Tensor::f_ones([n], (Kind::Bool, device))?,
@@ -217,6 +229,7 @@ fn single_run(
 
         let g = oracle
             .gradient(&state.x_adv, Reduce::Sum, |logits| apgd_loss(loss_kind, logits, labels, targets))?;
+        oracle.count_iteration();
         let misclassified = g.logits.f_argmax(1, false)?.f_ne_tensor(labels)?;
         examples = state.x_adv.f_where_self(&misclassified.f_view(per_image.as_slice())?, &examples)?;
         fooled = fooled.f_logical_or(&misclassified)?;
@@ -247,26 +260,29 @@ fn single_run(
     Ok(RunOutput { fooled, examples })
 }
 
-/// Runs the restarts (and, for APGD-T, the target classes) over one batch, each on the images
-/// still classified correctly, as AutoAttack's `perturb` does; `rng` is the attack's stream.
-pub(crate) fn apgd_batch(
+/// Runs the restarts (and, for APGD-T, the target classes) over one batch at every radius of
+/// `radii`, each on the images still classified correctly, as AutoAttack's `perturb` does; each
+/// radius continues its own stream. Returns the examples stacked radius after radius.
+pub(crate) fn apgd_radii(
     oracle: &mut Oracle,
     x: &Tensor,
     labels: &Tensor,
-    eps: f64,
+    radii: &mut [Radius],
     config: &ApgdConfig,
-    rng: &mut TorchRng,
 ) -> Result<Tensor> {
-    let n = x.size()[0];
-    let mut examples = duplicate(x)?;
-    let mut robust = Tensor::f_arange(n, (Kind::Int64, x.device()))?;
+    let device = x.device();
+    let groups = radii.len();
+    let mut stacked = Stacked::new(x, labels, groups)?;
+    let n = stacked.images();
     let target_ranks: Vec<Option<i64>> = match config.loss {
         ApgdLoss::Ce | ApgdLoss::Dlr => vec![None],
         ApgdLoss::DlrTargeted { target_classes } => (2..=target_classes as i64 + 1).map(Some).collect(),
     };
-    // APGD-T ranks classes by the clean logits of the images it attacks.
+    // APGD-T ranks classes by the clean logits of the images it attacks, computed once for the
+    // batch and shared by its radii.
     let clean_order = match config.loss {
         ApgdLoss::DlrTargeted { target_classes } => {
+            oracle.set_groups(&group_rows(n, groups, 0), device)?;
             let (_, order) = oracle.logits(x)?.f_sort(1, false)?;
             let classes = order.size()[1];
             if classes < 4 || target_classes as i64 > classes - 1 {
@@ -279,26 +295,35 @@ pub(crate) fn apgd_batch(
         }
         ApgdLoss::Ce | ApgdLoss::Dlr => None,
     };
-    for rank in target_ranks {
-        for _ in 0..config.restarts {
-            if robust.size()[0] == 0 {
-                return Ok(examples);
+    let runs = target_ranks.len() * config.restarts;
+    for (run, rank) in target_ranks.iter().flat_map(|&r| std::iter::repeat_n(r, config.restarts)).enumerate()
+    {
+        if stacked.is_done() {
+            break;
+        }
+        let selection = stacked.select()?;
+        oracle.set_groups(&selection.counts, device)?;
+        let targets = match (rank, &clean_order) {
+            (Some(rank), Some(order)) => {
+                let classes = order.size()[1];
+                let images = selection.index.f_remainder(n)?;
+                Some(order.f_index_select(0, &images)?.f_select(1, classes - rank)?)
             }
-            let xs = x.f_index_select(0, &robust)?;
-            let ys = labels.f_index_select(0, &robust)?;
-            let targets = match (rank, &clean_order) {
-                (Some(rank), Some(order)) => {
-                    let classes = order.size()[1];
-                    Some(order.f_index_select(0, &robust)?.f_select(1, classes - rank)?)
-                }
-                _ => None,
-            };
-            let run = single_run(oracle, &xs, &ys, targets.as_ref(), eps, config, rng)?;
-            put_rows(&mut examples, &robust, &run.examples)?;
-            robust = rows_where(&robust, &run.fooled.f_logical_not()?)?;
+            _ => None,
+        };
+        let run_radii = RunRadii { radii, rows: &selection.counts };
+        let output = single_run(oracle, &selection.x, &selection.y, targets.as_ref(), run_radii, config)?;
+        stacked.store(&selection, &output.examples)?;
+        if run + 1 < runs {
+            stacked.retain(oracle, &output.fooled.f_logical_not()?)?;
         }
     }
-    Ok(examples)
+    Ok(stacked.into_examples())
+}
+
+/// A layout of `n` rows in group `only` and none in the others.
+fn group_rows(n: i64, groups: usize, only: usize) -> Vec<i64> {
+    (0..groups).map(|g| if g == only { n } else { 0 }).collect()
 }
 
 /// APGD on one batch of [0,1] images, all of which are attacked.
@@ -312,7 +337,7 @@ pub fn apgd(
 ) -> Result<AttackOutput> {
     config.validate()?;
     let mut oracle = Oracle::new(model);
-    let examples = apgd_batch(&mut oracle, images, labels, eps, config, &mut TorchRng::new(seed))?;
+    let examples = apgd_radii(&mut oracle, images, labels, &mut [Radius::new(eps, seed)], config)?;
     AttackOutput::from_oracle(examples, &oracle)
 }
 

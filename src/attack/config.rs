@@ -9,8 +9,9 @@ use std::str::FromStr;
 
 use super::apgd::{ApgdConfig, ApgdLoss};
 use super::pgd::PgdConfig;
-use super::square::SquareConfig;
+use super::square::{DEFAULT_CHECK_EVERY, SquareConfig};
 use crate::{Error, Result};
+use tch::Device;
 
 /// An attack, named as in the `evaluations` table's `condition` column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -324,8 +325,10 @@ fn normalized_ladder(kind: AttackKind, eps_255: &[f64]) -> Result<Vec<f64>> {
     if eps_255.is_empty() {
         return Err(Error::input(format!("the epsilon ladder of {kind} is empty")));
     }
-    if let Some(bad) = eps_255.iter().find(|e| !(e.is_finite() && **e >= 0.0)) {
-        return Err(Error::input(format!("epsilon {bad}/255 of {kind} must be a finite number >= 0")));
+    if let Some(bad) = eps_255.iter().find(|e| !(e.is_finite() && **e >= 0.0 && **e <= 255.0)) {
+        return Err(Error::input(format!(
+            "epsilon {bad}/255 of {kind} must lie in 0..255 (units of 1/255: 255 already spans the whole pixel range)"
+        )));
     }
     let mut ladder = eps_255.to_vec();
     ladder.sort_by(f64::total_cmp);
@@ -339,8 +342,16 @@ pub struct Protocol {
     /// The protocol the attacks' defaults came from.
     pub name: ProtocolName,
     pub attacks: Vec<AttackSpec>,
-    /// Images per forward/backward batch.
+    /// Images per batch. The radii that share a pass stack the batch once per radius, so a pass
+    /// holds `batch_size` times that many rows.
     pub batch_size: usize,
+    /// Radii of an attack measured together in one stacked batch; `None`: all of them on CUDA, one
+    /// at a time on the CPU (where stacking saves nothing and multiplies memory). FGSM always
+    /// stacks all its radii, which share one gradient. Results do not depend on it.
+    pub radii_per_pass: Option<usize>,
+    /// Square queries between two reads of which images are still queried (the attack's only
+    /// host synchronisations). Results do not depend on it.
+    pub check_every: usize,
 }
 
 impl Protocol {
@@ -355,12 +366,28 @@ impl Protocol {
             name,
             attacks: attacks.iter().map(|&k| AttackSpec::new(k, name)).collect(),
             batch_size: 500,
+            radii_per_pass: None,
+            check_every: DEFAULT_CHECK_EVERY,
+        }
+    }
+
+    /// How many radii of `spec` share a pass on `device`.
+    pub fn radii_per_pass(&self, spec: &AttackSpec, device: Device) -> usize {
+        let all = spec.eps_255.len().max(1);
+        match (spec.kind, self.radii_per_pass) {
+            (AttackKind::Fgsm, _) => all,
+            (_, Some(k)) => k.clamp(1, all),
+            (_, None) if device.is_cuda() => all,
+            (_, None) => 1,
         }
     }
 
     pub fn validate(&self) -> Result<()> {
         if self.batch_size == 0 {
             return Err(Error::input("the batch size must be at least 1"));
+        }
+        if self.radii_per_pass == Some(0) || self.check_every == 0 {
+            return Err(Error::input("radii per pass and queries between checks must be at least 1"));
         }
         for (i, spec) in self.attacks.iter().enumerate() {
             spec.validate()?;
@@ -400,7 +427,7 @@ mod tests {
             .with_ladder(&[8.0, 1.0, 1.0, 0.5])
             .unwrap();
         assert_eq!(spec.eps_255, vec![0.5, 1.0, 8.0]);
-        for bad in [vec![-1.0], vec![], vec![f64::NAN]] {
+        for bad in [vec![-1.0], vec![], vec![f64::NAN], vec![1e9], vec![255.5]] {
             let err = AttackSpec::new(AttackKind::Fgsm, ProtocolName::Custom).with_ladder(&bad).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{bad:?}");
         }

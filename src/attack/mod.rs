@@ -15,6 +15,7 @@
 //!   3.5.1 (FGSM, PGD) and fra31/auto-attack @ a392200 (APGD, Square); each module says where and why
 //!   it departs from the reference's bookkeeping.
 //! - [`config`]: attack names, settings, ladders, scoring sets, named protocols.
+//! - [`radii`]: several radii of an attack as one stacked batch, each with its own random stream.
 
 pub mod apgd;
 pub mod config;
@@ -23,6 +24,7 @@ pub mod loss;
 pub(crate) mod ops;
 pub(crate) mod oracle;
 pub mod pgd;
+pub mod radii;
 pub mod rng;
 pub mod seed;
 pub mod square;

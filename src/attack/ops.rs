@@ -4,17 +4,6 @@ use tch::Tensor;
 
 use crate::Result;
 
-/// Rows of `t` where `mask` (bool, one per row) is true.
-pub(crate) fn rows_where(t: &Tensor, mask: &Tensor) -> Result<Tensor> {
-    let index = mask.f_nonzero()?.f_squeeze_dim(1)?;
-    Ok(t.f_index_select(0, &index)?)
-}
-
-/// Whether every entry of a bool tensor is true.
-pub(crate) fn all(mask: &Tensor) -> Result<bool> {
-    Ok(mask.f_all()?.f_int64_value(&[])? != 0)
-}
-
 /// A copy of `t` in new storage, for tensors updated in place.
 pub(crate) fn duplicate(t: &Tensor) -> Result<Tensor> {
     let mut out = t.f_empty_like()?;

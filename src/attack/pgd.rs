@@ -7,7 +7,9 @@
 //! iterate (the start point and the final iterate included) is misclassified and returns the last
 //! misclassified one, as AutoAttack does for APGD. Every image of the batch iterates every step,
 //! so the batch keeps its shape and nothing is read back to the host inside the loop. Further
-//! restarts attack the images that are still robust, continuing the random stream.
+//! restarts attack the images that are still robust, continuing the random stream. Several radii
+//! run as one stacked batch ([`super::radii`]); the batch-mean loss is then a mean within each
+//! radius, so each radius's gradients are those of its batch alone.
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,9 +18,8 @@ use tch::{Kind, Tensor};
 
 use super::AttackOutput;
 use super::loss::cross_entropy;
-use super::ops::{duplicate, put_rows, rows_where};
 use super::oracle::{Oracle, Reduce};
-use super::rng::TorchRng;
+use super::radii::{Radius, Stacked, draw_per_group, per_row};
 use crate::model::Classifier;
 use crate::{Error, Result};
 
@@ -164,52 +165,64 @@ impl PgdConfig {
     }
 }
 
-pub(crate) fn pgd_batch(
+/// PGD on one batch at every radius of `radii`: returns the examples stacked radius after radius.
+pub(crate) fn pgd_radii(
     oracle: &mut Oracle,
     images: &Tensor,
     labels: &Tensor,
-    eps: f64,
+    radii: &mut [Radius],
     config: &PgdConfig,
-    rng: &mut TorchRng,
 ) -> Result<Tensor> {
-    let alpha = config.alpha(eps);
-    let mut per_image = vec![1i64; images.dim()];
+    let ndim = images.dim();
+    let device = images.device();
+    let mut per_image = vec![1i64; ndim];
     per_image[0] = -1;
-    let mut examples = duplicate(images)?;
-    let mut rows = Tensor::f_arange(images.size()[0], (Kind::Int64, images.device()))?;
+    let eps_values: Vec<f64> = radii.iter().map(|r| r.eps).collect();
+    let alpha_values: Vec<f64> = eps_values.iter().map(|&eps| config.alpha(eps)).collect();
+    let mut stacked = Stacked::new(images, labels, radii.len())?;
     for restart in 0..config.restarts {
-        if restart > 0 && rows.size()[0] == 0 {
+        if stacked.is_done() {
             break;
         }
-        let x = images.f_index_select(0, &rows)?;
-        let y = labels.f_index_select(0, &rows)?;
+        let selection = stacked.select()?;
+        let (counts, x, y) = (&selection.counts, &selection.x, &selection.y);
+        oracle.set_groups(counts, device)?;
+        let eps = per_row(&eps_values, counts, ndim, device)?;
+        let neg_eps = eps.f_neg()?;
+        let alpha = per_row(&alpha_values, counts, ndim, device)?;
         let mut adv = if config.random_start {
-            let noise = rng.uniform(&x.size(), -(eps as f32), eps as f32, x.device())?;
+            let size = x.size();
+            let noise = draw_per_group(radii, counts, |radius, r| {
+                let mut shape = size.clone();
+                shape[0] = r;
+                radius.rng.uniform(&shape, -(radius.eps as f32), radius.eps as f32, device)
+            })?;
             x.f_add(&noise)?.f_clamp(0.0, 1.0)?
         } else {
             x.shallow_clone()
         };
-        let mut fooled = Tensor::f_zeros([x.size()[0]], (Kind::Bool, x.device()))?;
+        let mut fooled = Tensor::f_zeros([x.size()[0]], (Kind::Bool, device))?;
         let mut last_fooled = x.shallow_clone();
         let mut record = |adv: &Tensor, logits: &Tensor| -> Result<()> {
             if config.success == PgdSuccess::AnyIterate {
-                let misclassified = logits.f_argmax(1, false)?.f_ne_tensor(&y)?;
+                let misclassified = logits.f_argmax(1, false)?.f_ne_tensor(y)?;
                 last_fooled = adv.f_where_self(&misclassified.f_view(per_image.as_slice())?, &last_fooled)?;
                 fooled = fooled.f_logical_or(&misclassified)?;
             }
             Ok(())
         };
         for _ in 0..config.steps {
-            let g = oracle.gradient(&adv, Reduce::Mean, |logits| cross_entropy(logits, &y))?;
+            let g = oracle.gradient(&adv, Reduce::Mean, |logits| cross_entropy(logits, y))?;
+            oracle.count_iteration();
             record(&adv, &g.logits)?;
-            let stepped = adv.f_add(&g.grad.f_sign()?.f_mul_scalar(alpha)?)?;
-            let delta = stepped.f_sub(&x)?.f_clamp(-eps, eps)?;
+            let stepped = adv.f_add(&g.grad.f_sign()?.f_mul(&alpha)?)?;
+            let delta = stepped.f_sub(x)?.f_clamp_tensor(Some(&neg_eps), Some(&eps))?;
             adv = x.f_add(&delta)?.f_clamp(0.0, 1.0)?;
         }
         let last_logits = oracle.logits(&adv)?;
         let result = match config.success {
             PgdSuccess::LastIterate => {
-                fooled = last_logits.f_argmax(1, false)?.f_ne_tensor(&y)?;
+                fooled = last_logits.f_argmax(1, false)?.f_ne_tensor(y)?;
                 adv
             }
             PgdSuccess::AnyIterate => {
@@ -217,10 +230,12 @@ pub(crate) fn pgd_batch(
                 last_fooled.f_where_self(&fooled.f_view(per_image.as_slice())?, &adv)?
             }
         };
-        put_rows(&mut examples, &rows, &result)?;
-        rows = rows_where(&rows, &fooled.f_logical_not()?)?;
+        stacked.store(&selection, &result)?;
+        if restart + 1 < config.restarts {
+            stacked.retain(oracle, &fooled.f_logical_not()?)?;
+        }
     }
-    Ok(examples)
+    Ok(stacked.into_examples())
 }
 
 /// PGD on one batch of [0,1] images, all of which are attacked.
@@ -234,7 +249,7 @@ pub fn pgd(
 ) -> Result<AttackOutput> {
     config.validate()?;
     let mut oracle = Oracle::new(model);
-    let examples = pgd_batch(&mut oracle, images, labels, eps, config, &mut TorchRng::new(seed))?;
+    let examples = pgd_radii(&mut oracle, images, labels, &mut [Radius::new(eps, seed)], config)?;
     AttackOutput::from_oracle(examples, &oracle)
 }
 

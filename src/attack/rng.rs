@@ -63,6 +63,13 @@ impl TorchRng {
         y ^ (y >> 18)
     }
 
+    /// Skips `count` 32-bit outputs, as drawing them would.
+    pub fn skip(&mut self, count: usize) {
+        for _ in 0..count {
+            self.next_u32();
+        }
+    }
+
     /// One `torch.rand` float32 value in [0, 1).
     pub fn next_f32(&mut self) -> f32 {
         (self.next_u32() & FLOAT_BITS_MASK) as f32 * FLOAT_SCALE

@@ -8,13 +8,20 @@
 //! misclassified. Images with margin ≤ 0 stop being queried; the run ends when all of them have.
 //! Random numbers are drawn in AutoAttack's order: the stripes, then per query the row offset, the
 //! column offset and the channel signs.
+//!
+//! Shaped for a device: several radii run as one stacked batch ([`super::radii`]), each with its
+//! own windows from its own stream; which images are still queried is read back only every
+//! `check_every` queries (then the batch shrinks to them), and in between an image that stops
+//! being queried is masked. A block's random numbers are drawn at once on the host, where
+//! AutoAttack draws them, and moved to the device together.
 
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use super::AttackOutput;
 use super::loss::margin;
-use super::ops::{all, duplicate, put_rows, rows_where};
+use super::ops::put_rows;
 use super::oracle::Oracle;
+use super::radii::{Radius, Stacked, draw_per_group, group_of_row, index_tensor, per_row};
 use super::rng::TorchRng;
 use crate::model::Classifier;
 use crate::{Error, Result};
@@ -87,96 +94,239 @@ fn random_signs(rng: &mut TorchRng, shape: &[i64], device: tch::Device) -> Resul
     Ok(rng.rand(shape, device)?.f_mul_scalar(2.0)?.f_sub_scalar(1.0)?.f_sign()?)
 }
 
+/// The sign of `2u − 1` (0 when u = 0.5), as `random_choice` computes it in float32.
+fn sign_of_draw(u: f32) -> f32 {
+    let t = u * 2.0 - 1.0;
+    if t > 0.0 {
+        1.0
+    } else if t < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
+/// The random numbers of a block of queries for every radius: a window's top and left offset and
+/// one sign per channel, laid out [query, radius, ..].
+struct BlockDraws {
+    tops: Tensor,
+    lefts: Tensor,
+    signs: Tensor,
+}
+
+/// Draws `block` queries from `query` on for each radius that is `running`, in the reference's
+/// order (row offset, column offset, channel signs), on the host, and moves them to the device.
+fn draw_block(
+    radii: &mut [Radius],
+    running: &[bool],
+    query: usize,
+    block: usize,
+    config: &SquareConfig,
+    image: [usize; 3],
+    device: Device,
+) -> Result<BlockDraws> {
+    let [channels, height, width] = image;
+    let groups = radii.len();
+    let mut tops = vec![0i64; block * groups];
+    let mut lefts = vec![0i64; block * groups];
+    let mut signs = vec![0f32; block * groups * channels];
+    for k in 0..block {
+        let side = query_side(config, query + k, image);
+        for (g, radius) in radii.iter_mut().enumerate().filter(|(g, _)| running[*g]) {
+            tops[k * groups + g] = random_offset(&mut radius.rng, height - side) as i64;
+            lefts[k * groups + g] = random_offset(&mut radius.rng, width - side) as i64;
+            for sign in &mut signs[(k * groups + g) * channels..(k * groups + g + 1) * channels] {
+                *sign = sign_of_draw(radius.rng.next_f32());
+            }
+        }
+    }
+    let shape = [block as i64, groups as i64, 1, 1];
+    Ok(BlockDraws {
+        tops: Tensor::f_from_slice(&tops)?.f_to_device(device)?.f_view(shape)?,
+        lefts: Tensor::f_from_slice(&lefts)?.f_to_device(device)?.f_view(shape)?,
+        signs: Tensor::f_from_slice(&signs)?.f_to_device(device)?.f_view([
+            block as i64,
+            groups as i64,
+            channels as i64,
+            1,
+            1,
+        ])?,
+    })
+}
+
+fn query_side(config: &SquareConfig, query: usize, [channels, height, width]: [usize; 3]) -> usize {
+    square_side(
+        square_p(config.p_init, query, config.queries, config.rescale_schedule),
+        channels,
+        height,
+        width,
+    )
+}
+
+/// Each radius's window of query `k` of a block: `window_value[g]` times the channel signs inside
+/// the `side` x `side` square, 0 elsewhere; shape [radii, c, h, w].
+fn window_deltas(
+    draws: &BlockDraws,
+    k: usize,
+    side: usize,
+    window_value: &Tensor,
+    hw: (i64, i64),
+) -> Result<Tensor> {
+    let (h, w) = hw;
+    let device = window_value.device();
+    let inside = |offsets: &Tensor, size: i64, dim: i64| -> Result<Tensor> {
+        let pixels = Tensor::f_arange(size, (Kind::Int64, device))?.f_view(if dim == 2 {
+            [1, size, 1]
+        } else {
+            [1, 1, size]
+        })?;
+        let start = offsets.f_select(0, k as i64)?.f_view([-1, 1, 1])?;
+        Ok(pixels
+            .f_ge_tensor(&start)?
+            .f_logical_and(&pixels.f_lt_tensor(&start.f_add_scalar(side as i64)?)?)?)
+    };
+    let in_window = inside(&draws.tops, h, 2)?.f_logical_and(&inside(&draws.lefts, w, 3)?)?.f_unsqueeze(1)?;
+    let values = draws.signs.f_select(0, k as i64)?.f_mul(window_value)?;
+    Ok(values.f_where_scalarother(&in_window, 0.0)?)
+}
+
+/// One run of Square over the stacked rows `x` (`rows[g]` images at radius g, group after group).
+/// The rows still queried are read back once per block of `check_every` queries; within a block the
+/// batch keeps its shape, and a row that stops being queried is masked, not removed.
 fn single_run(
     oracle: &mut Oracle,
     x: &Tensor,
     labels: &Tensor,
-    eps: f64,
+    rows: &[i64],
+    radii: &mut [Radius],
     config: &SquareConfig,
-    rng: &mut TorchRng,
+    check_every: usize,
 ) -> Result<Tensor> {
     let shape = x.size();
-    let [n, c, h, w] = shape[..] else {
+    let [_, c, h, w] = shape[..] else {
         return Err(Error::input(format!("Square needs images of shape [n, c, h, w], got {shape:?}")));
     };
     let device = x.device();
-    let (channels, height, width) = (c as usize, h as usize, w as usize);
-    let stripes = random_signs(rng, &[n, c, 1, w], device)?;
-    let mut x_best = x.f_add(&stripes.f_mul_scalar(eps)?)?.f_clamp(0.0, 1.0)?;
+    let image = [c as usize, h as usize, w as usize];
+    let groups = radii.len();
+    let eps_values: Vec<f64> = radii.iter().map(|r| r.eps).collect();
+    let window_values: Vec<f64> = eps_values.iter().map(|&eps| 2.0 * eps).collect();
+    let all_eps = per_row(&eps_values, rows, 4, device)?;
+    let window_value = per_row(&window_values, &vec![1; groups], 4, device)?;
+    let stripes =
+        draw_per_group(radii, rows, |radius, r| random_signs(&mut radius.rng, &[r, c, 1, w], device))?;
+    let mut all_best = x.f_add(&stripes.f_mul(&all_eps)?)?.f_clamp(0.0, 1.0)?;
+    oracle.set_groups(rows, device)?;
     // With the margin loss, AutoAttack's loss_min and margin_min hold the same values.
-    let mut margin_min = margin(&oracle.logits(&x_best)?, labels)?;
-    if all(&margin_min.f_lt(0.0)?)? {
-        return Ok(x_best);
-    }
-    let window_value = 2.0 * eps;
-    for iteration in 0..config.queries {
-        let active = margin_min.f_gt(0.0)?;
-        let index = active.f_nonzero()?.f_squeeze_dim(1)?;
-        if index.size()[0] == 0 {
-            // Only NaN margins are left: neither positive nor fooled.
-            break;
-        }
+    let mut all_margin = margin(&oracle.logits(&all_best)?, labels)?;
+    let first_row_of_group: Vec<i64> =
+        rows.iter().scan(0, |next, &r| Some(std::mem::replace(next, *next + r))).collect();
+    let per_query = 2 + image[0];
+    // The first block starts on every row, unread; rows not queried are masked.
+    let mut working: Vec<i64> = (0..x.size()[0]).collect();
+    let mut query = 0;
+    while query < config.queries && !working.is_empty() {
+        let counts: Vec<i64> = (0..groups)
+            .map(|g| {
+                let (start, end) = (first_row_of_group[g], first_row_of_group[g] + rows[g]);
+                working.iter().filter(|&&r| r >= start && r < end).count() as i64
+            })
+            .collect();
+        let running: Vec<bool> = counts.iter().map(|&r| r > 0).collect();
+        let block = check_every.max(1).min(config.queries - query);
+        let snapshots: Vec<TorchRng> = radii.iter().map(|r| r.rng.clone()).collect();
+        let draws = draw_block(radii, &running, query, block, config, image, device)?;
+
+        oracle.set_groups(&counts, device)?;
+        let index = index_tensor(&working, device)?;
+        let group_index = group_of_row(&counts, device)?;
         let x_curr = x.f_index_select(0, &index)?;
-        let best_curr = x_best.f_index_select(0, &index)?;
         let labels_curr = labels.f_index_select(0, &index)?;
-        let margin_curr = margin_min.f_index_select(0, &index)?;
+        let eps = all_eps.f_index_select(0, &index)?;
+        let (low, high) = (x_curr.f_sub(&eps)?, x_curr.f_add(&eps)?);
+        let mut best = all_best.f_index_select(0, &index)?;
+        let mut margin_min = all_margin.f_index_select(0, &index)?;
+        // Per radius, the first query of the block at which none of its rows is queried: where the
+        // reference stops drawing random numbers for it.
+        let mut idle_from = Tensor::f_full([groups as i64], block as i64, (Kind::Int64, device))?;
+        for k in 0..block {
+            let queried = margin_min.f_gt(0.0)?;
+            let queried_per_group = Tensor::f_zeros([groups as i64], (Kind::Int64, device))?.f_index_add(
+                0,
+                &group_index,
+                &queried.f_to_kind(Kind::Int64)?,
+            )?;
+            let newly_idle = queried_per_group.f_eq(0)?.f_logical_and(&idle_from.f_eq(block as i64)?)?;
+            idle_from = idle_from.f_masked_fill(&newly_idle, k as i64)?;
 
-        let p = square_p(config.p_init, iteration, config.queries, config.rescale_schedule);
-        let side = square_side(p, channels, height, width);
-        let top = random_offset(rng, height - side);
-        let left = random_offset(rng, width - side);
-        let signs = random_signs(rng, &[c, 1, 1], device)?;
-        let deltas = Tensor::f_zeros([c, h, w], (Kind::Float, device))?;
-        deltas
-            .f_narrow(1, top as i64, side as i64)?
-            .f_narrow(2, left as i64, side as i64)?
-            .f_copy_(&signs.f_mul_scalar(window_value)?.f_expand([c, side as i64, side as i64], false)?)?;
-
-        let candidate = best_curr
-            .f_add(&deltas)?
-            .f_maximum(&x_curr.f_sub_scalar(eps)?)?
-            .f_minimum(&x_curr.f_add_scalar(eps)?)?
-            .f_clamp(0.0, 1.0)?;
-        let candidate_margin = margin(&oracle.logits(&candidate)?, &labels_curr)?;
-        let improved =
-            candidate_margin.f_lt_tensor(&margin_curr)?.f_logical_or(&candidate_margin.f_le(0.0)?)?;
-        let improved_images = improved.f_view([-1, 1, 1, 1])?;
-        put_rows(&mut margin_min, &index, &candidate_margin.f_where_self(&improved, &margin_curr)?)?;
-        put_rows(&mut x_best, &index, &candidate.f_where_self(&improved_images, &best_curr)?)?;
-        if all(&margin_min.f_le(0.0)?)? {
-            break;
+            let side = query_side(config, query + k, image);
+            let deltas =
+                window_deltas(&draws, k, side, &window_value, (h, w))?.f_index_select(0, &group_index)?;
+            let candidate = best.f_add(&deltas)?.f_maximum(&low)?.f_minimum(&high)?.f_clamp(0.0, 1.0)?;
+            let candidate_margin = margin(&oracle.logits(&candidate)?, &labels_curr)?;
+            oracle.count_iteration();
+            let improved = candidate_margin
+                .f_lt_tensor(&margin_min)?
+                .f_logical_or(&candidate_margin.f_le(0.0)?)?
+                .f_logical_and(&queried)?;
+            margin_min = candidate_margin.f_where_self(&improved, &margin_min)?;
+            best = candidate.f_where_self(&improved.f_view([-1, 1, 1, 1])?, &best)?;
         }
+        put_rows(&mut all_best, &index, &best)?;
+        put_rows(&mut all_margin, &index, &margin_min)?;
+        // The block's one read: where each radius stopped drawing, and the rows still queried.
+        let still_queried = margin_min.f_gt(0.0)?.f_to_kind(Kind::Int64)?;
+        let read = oracle.host_read(|| {
+            Ok(Vec::<i64>::try_from(
+                &Tensor::f_cat(&[&idle_from, &still_queried], 0)?.f_to_device(Device::Cpu)?,
+            )?)
+        })?;
+        let (idle_from, still_queried) = read.split_at(groups);
+        working = working.iter().zip(still_queried).filter(|(_, q)| **q != 0).map(|(&r, _)| r).collect();
+        for (g, radius) in radii.iter_mut().enumerate().filter(|(g, _)| running[*g]) {
+            let drawn = idle_from[g] as usize;
+            if drawn < block {
+                radius.rng = snapshots[g].clone();
+                radius.rng.skip(drawn * per_query);
+            }
+        }
+        query += block;
     }
-    Ok(x_best)
+    Ok(all_best)
 }
 
-/// Runs the restarts over one batch, each on the images still classified correctly (AutoAttack's
-/// `perturb`); `rng` is the attack's stream.
-pub(crate) fn square_batch(
+/// Runs the restarts over one batch at every radius of `radii`, each on the images still
+/// classified correctly (AutoAttack's `perturb`); each radius continues its own stream. Returns the
+/// examples stacked radius after radius.
+pub(crate) fn square_radii(
     oracle: &mut Oracle,
     x: &Tensor,
     labels: &Tensor,
-    eps: f64,
+    radii: &mut [Radius],
     config: &SquareConfig,
-    rng: &mut TorchRng,
+    check_every: usize,
 ) -> Result<Tensor> {
-    let mut examples = duplicate(x)?;
-    let mut robust = Tensor::f_arange(x.size()[0], (Kind::Int64, x.device()))?;
+    let device = x.device();
+    let mut stacked = Stacked::new(x, labels, radii.len())?;
     for restart in 0..config.restarts {
-        if robust.size()[0] == 0 {
+        if stacked.is_done() {
             break;
         }
-        let xs = x.f_index_select(0, &robust)?;
-        let ys = labels.f_index_select(0, &robust)?;
-        let best = single_run(oracle, &xs, &ys, eps, config, rng)?;
-        put_rows(&mut examples, &robust, &best)?;
+        let selection = stacked.select()?;
+        let (counts, xs, ys) = (&selection.counts, &selection.x, &selection.y);
+        let best = single_run(oracle, xs, ys, counts, radii, config, check_every)?;
+        stacked.store(&selection, &best)?;
         if restart + 1 < config.restarts {
-            let correct = oracle.logits(&best)?.f_argmax(1, false)?.f_eq_tensor(&ys)?;
-            robust = rows_where(&robust, &correct)?;
+            oracle.set_groups(counts, device)?;
+            let correct = oracle.logits(&best)?.f_argmax(1, false)?.f_eq_tensor(ys)?;
+            stacked.retain(oracle, &correct)?;
         }
     }
-    Ok(examples)
+    Ok(stacked.into_examples())
 }
+
+/// Queries between two reads of which images are still queried, unless a protocol says otherwise.
+pub const DEFAULT_CHECK_EVERY: usize = 8;
 
 /// Square on one batch of [0,1] images, all of which are attacked.
 pub fn square(
@@ -189,7 +339,14 @@ pub fn square(
 ) -> Result<AttackOutput> {
     config.validate()?;
     let mut oracle = Oracle::new(model);
-    let examples = square_batch(&mut oracle, images, labels, eps, config, &mut TorchRng::new(seed))?;
+    let examples = square_radii(
+        &mut oracle,
+        images,
+        labels,
+        &mut [Radius::new(eps, seed)],
+        config,
+        DEFAULT_CHECK_EVERY,
+    )?;
     AttackOutput::from_oracle(examples, &oracle)
 }
 

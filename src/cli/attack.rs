@@ -101,6 +101,14 @@ pub struct TargetArgs {
     /// standard run does not).
     #[arg(long)]
     square_rescale_schedule: bool,
+    /// Radii of an attack attacked together in one stacked batch (FGSM always stacks all)
+    /// [default: all on CUDA, 1 on the CPU]. Results do not depend on it; memory grows with it.
+    #[arg(long, value_name = "N")]
+    radii_per_pass: Option<usize>,
+    /// Square queries between two checks of which images are still queried, the attack's only
+    /// reads back to the host. Results do not depend on it.
+    #[arg(long, value_name = "QUERIES", default_value_t = nasrob::attack::square::DEFAULT_CHECK_EVERY)]
+    check_every: usize,
     #[command(flatten)]
     eval: EvalArgs,
 }
@@ -192,16 +200,25 @@ fn protocol(args: &TargetArgs) -> Result<Protocol> {
     let name: ProtocolName = args.protocol.parse()?;
     let mut protocol = Protocol::for_attacks(&parse_attacks(&args.attacks)?, name);
     protocol.batch_size = args.eval.batch_size;
+    protocol.radii_per_pass = args.radii_per_pass;
+    protocol.check_every = args.check_every;
+    let mut eps_given = std::collections::BTreeSet::new();
     for entry in &args.eps {
         let Some((name, list)) = entry.split_once('=') else {
             return Err(Error::input(format!("--eps '{entry}' is not ATTACK=LIST, e.g. pgd=0.5,1,2")));
         };
         let kind: AttackKind = name.parse()?;
+        if !eps_given.insert(kind.name()) {
+            return Err(Error::input(format!(
+                "--eps gives {kind} twice; give its whole ladder once, e.g. --eps {kind}=0.5,1,2"
+            )));
+        }
         let Some(spec) = protocol.attacks.iter_mut().find(|s| s.kind == kind) else {
             return Err(Error::input(format!("--eps names {kind}, which --attacks does not run")));
         };
         *spec = spec.clone().with_ladder(&parse_ladder(list)?)?;
     }
+    let mut scoring_given = std::collections::BTreeSet::new();
     for entry in &args.scoring {
         let Some((name, set)) = entry.split_once('=') else {
             return Err(Error::input(format!(
@@ -209,6 +226,9 @@ fn protocol(args: &TargetArgs) -> Result<Protocol> {
             )));
         };
         let kind: AttackKind = name.parse()?;
+        if !scoring_given.insert(kind.name()) {
+            return Err(Error::input(format!("--scoring gives {kind} twice; give it once")));
+        }
         let Some(spec) = protocol.attacks.iter_mut().find(|s| s.kind == kind) else {
             return Err(Error::input(format!("--scoring names {kind}, which --attacks does not run")));
         };
@@ -251,8 +271,11 @@ fn progress_bars() -> impl FnMut(Progress) {
     let mut current: Option<(String, indicatif::ProgressBar)> = None;
     move |p: Progress| {
         let label = match p.eps_255 {
-            Some(eps) => format!("{} {eps}/255", p.condition),
-            None => p.condition.to_string(),
+            [] => p.condition.to_string(),
+            radii => {
+                let radii: Vec<String> = radii.iter().map(|e| e.to_string()).collect();
+                format!("{} {}/255", p.condition, radii.join(","))
+            }
         };
         let fresh = current.as_ref().is_none_or(|(l, _)| *l != label);
         if fresh {
@@ -323,6 +346,9 @@ pub fn run(args: AttackArgs) -> Result<()> {
     let run =
         run_attacks(&target, &protocol, Some(&args.out), Some(super::command_line()), &mut progress_bars())?;
     let config_hash = run.stored.as_ref().map(|s| s.config_hash.clone()).unwrap_or_default();
+    for note in run.stored.iter().flat_map(|s| &s.notes) {
+        eprintln!("note: {note}");
+    }
     if args.json {
         let measurements: Vec<serde_json::Value> = run.report.measurements().map(measurement_json).collect();
         println!(
@@ -346,20 +372,21 @@ pub fn run(args: AttackArgs) -> Result<()> {
 
 fn print_cost(cost: &ProtocolCost) {
     println!(
-        "{:<10} {:>14} {:>14} {:>10} {:>16}",
-        "attack", "forward", "backward", "seconds", "image-passes/s"
+        "{:<10} {:>14} {:>14} {:>10} {:>16} {:>16}",
+        "attack", "forward", "backward", "seconds", "image-passes/s", "syncs/iteration"
     );
     let rows = std::iter::once(("clean", &cost.clean))
         .chain(cost.attacks.iter().map(|(name, c)| (*name, c)))
         .chain(std::iter::once(("total", &cost.total)));
     for (name, c) in rows {
         println!(
-            "{:<10} {:>14} {:>14} {:>10.1} {:>16.0}",
+            "{:<10} {:>14} {:>14} {:>10.1} {:>16.0} {:>16.3}",
             name,
             c.forward_passes,
             c.backward_passes,
             c.seconds,
-            c.passes_per_second()
+            c.passes_per_second(),
+            c.host_syncs_per_iteration()
         );
     }
 }
@@ -378,6 +405,7 @@ pub fn bench(args: BenchAttackArgs) -> Result<()> {
             .map(|(name, c)| {
                 let mut value = serde_json::to_value(c).unwrap_or_default();
                 value["image_passes_per_second"] = c.passes_per_second().into();
+                value["host_syncs_per_iteration"] = c.host_syncs_per_iteration().into();
                 ((*name).to_string(), value)
             })
             .collect();

@@ -9,26 +9,30 @@
 //!   clean outcome; an attacked image whose adversarial example is misclassified is scored there,
 //!   and a robust one is scored at its clean input, as AutoAttack returns it.
 //!
+//! The radii of an attack share batches (all of them on a GPU; see [`Protocol::radii_per_pass`]):
+//! each batch of images is attacked at those radii as one stacked batch, and an image's result at a
+//! radius is the one that radius alone gives (each radius keeps its own seed and stream).
+//!
 //! Cost accounting: each (attack, eps) row counts the image-level forward and backward passes spent
-//! on it, final passes included. FGSM's gradient does not depend on eps: it is computed once per
-//! image, at the first radius, and its backward passes appear on that row.
+//! on it, final passes included; radii that share a batch share its seconds equally. FGSM's
+//! gradient does not depend on eps: it is computed once per image, and its passes appear on the
+//! first radius's row.
 
 use std::time::Instant;
 
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use super::measurement::{
-    Condition, Data, Measurement, Outcomes, Progress, Subject, classify, classify_all, summarize,
+    Condition, Data, Measurement, Outcomes, Progress, Spent, Subject, classify, classify_all, summarize,
 };
-use crate::attack::apgd::apgd_batch;
+use crate::attack::apgd::apgd_radii;
 use crate::attack::config::{AttackKind, AttackParams, AttackSpec, Protocol, ProtocolName, ScoringSet};
 use crate::attack::fgsm;
-use crate::attack::ops::put_rows;
 use crate::attack::oracle::Oracle;
-use crate::attack::pgd::pgd_batch;
-use crate::attack::rng::TorchRng;
+use crate::attack::pgd::pgd_radii;
+use crate::attack::radii::Radius;
 use crate::attack::seed::attack_seed;
-use crate::attack::square::square_batch;
+use crate::attack::square::square_radii;
 use crate::model::Classifier;
 use crate::{Error, Result};
 
@@ -107,21 +111,69 @@ pub fn evaluate(
     let started = Instant::now();
     let mut oracle = Oracle::new(model);
     let clean_outcomes = classify_all(&mut oracle, &data, protocol.batch_size, device, "clean", progress)?;
-    let clean =
-        summarize(Condition::Clean, &data.labels, &clean_outcomes, &oracle, started.elapsed().as_secs_f64())?;
+    let clean = summarize(
+        Condition::Clean,
+        &data.labels,
+        &clean_outcomes,
+        &Spent::of(&oracle, started.elapsed().as_secs_f64())?,
+    )?;
 
     let mut attacks = Vec::new();
     for spec in &protocol.attacks {
         let measurements =
-            run_ladder(model, &data, spec, protocol, subject, device, &clean_outcomes, progress)?;
+            run_attack(model, &data, spec, protocol, subject, device, &clean_outcomes, progress)?;
         attacks.push(AttackResult { spec: spec.clone(), measurements });
     }
     flag_gradient_masking(&mut attacks);
     Ok(Report { protocol: protocol.name, clean, attacks })
 }
 
+/// The adversarial examples of one batch at every radius of `radii`, stacked radius after radius.
+fn attack_batch(
+    oracle: &mut Oracle,
+    x: &Tensor,
+    y: &Tensor,
+    params: &AttackParams,
+    radii: &mut [Radius],
+    check_every: usize,
+) -> Result<Tensor> {
+    match params {
+        AttackParams::Fgsm => fgsm::fgsm_radii(oracle, x, y, radii),
+        AttackParams::Pgd(config) => pgd_radii(oracle, x, y, radii, config),
+        AttackParams::Apgd(config) => apgd_radii(oracle, x, y, radii, config),
+        AttackParams::Square(config) => square_radii(oracle, x, y, radii, config, check_every),
+    }
+}
+
+/// What one radius gathers over the batches.
+struct Tally {
+    outcomes: Outcomes,
+    spent: Spent,
+}
+
+impl Tally {
+    /// Records one batch's outcomes at this radius under `scoring`.
+    fn record(&mut self, chunk: &[usize], batch: &Outcomes, scoring: ScoringSet, labels: &[i64]) {
+        match scoring {
+            ScoringSet::AllImages => self.outcomes.set(chunk, batch),
+            ScoringSet::CleanCorrect => {
+                // A robust image is scored at its clean input; its clean outcome is already there.
+                for (k, &i) in chunk.iter().enumerate() {
+                    if batch.predicted[k] != labels[i] {
+                        self.outcomes.predicted[i] = batch.predicted[k];
+                        self.outcomes.confidence[i] = batch.confidence[k];
+                        self.outcomes.loss[i] = batch.loss[k];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Measures one attack at every radius of its ladder, batch by batch; the radii of a pass
+/// ([`Protocol::radii_per_pass`]) share each batch.
 #[allow(clippy::too_many_arguments)]
-fn run_ladder(
+fn run_attack(
     model: &dyn Classifier,
     data: &Data,
     spec: &AttackSpec,
@@ -139,78 +191,71 @@ fn run_ladder(
         ScoringSet::AllImages => (0..n).collect(),
         ScoringSet::CleanCorrect => (0..n).filter(|&i| clean_correct[i]).collect(),
     };
-    // FGSM's gradient signs per image (int8, on the images' device), from the first radius on.
-    let mut fgsm_signs: Option<Tensor> = None;
-    let mut measurements = Vec::with_capacity(spec.eps_255.len());
-    for &eps_255 in &spec.eps_255 {
-        let eps = eps_255 / 255.0;
-        let seed = attack_seed(subject.index, subject.dataset, subject.training_seed, attack, eps_255);
-        let started = Instant::now();
-        let mut oracle = Oracle::new(model);
-        let mut outcomes = clean_outcomes.clone();
-        let name = attack.name();
-        progress(Progress { condition: name, eps_255: Some(eps_255), done: 0, total: attacked.len() });
+    let seeds: Vec<u64> = spec
+        .eps_255
+        .iter()
+        .map(|&eps_255| attack_seed(subject.index, subject.dataset, subject.training_seed, attack, eps_255))
+        .collect();
+    let mut tallies: Vec<Tally> = spec
+        .eps_255
+        .iter()
+        .map(|_| Tally { outcomes: clean_outcomes.clone(), spent: Spent::default() })
+        .collect();
+    let per_pass = protocol.radii_per_pass(spec, device);
+    let radius_indices: Vec<usize> = (0..spec.eps_255.len()).collect();
+    let name = attack.name();
+    for pass in radius_indices.chunks(per_pass) {
+        let pass_eps_255: Vec<f64> = pass.iter().map(|&g| spec.eps_255[g]).collect();
+        progress(Progress { condition: name, eps_255: &pass_eps_255, done: 0, total: attacked.len() });
         let mut done = 0;
-        let first_radius = measurements.is_empty();
         for chunk in attacked.chunks(protocol.batch_size) {
+            let started = Instant::now();
             let (x, y) = data.batch(chunk, device)?;
-            let mut rng = TorchRng::new(seed);
-            let examples = match &spec.params {
-                AttackParams::Fgsm => {
-                    let sign = if first_radius {
-                        let sign = fgsm::gradient_sign(&mut oracle, &x, &y)?;
-                        let images = data.images;
-                        let mut cache = match fgsm_signs.take() {
-                            Some(cache) => cache,
-                            None => Tensor::f_zeros(images.size(), (Kind::Int8, images.device()))?,
-                        };
-                        let index = index_tensor(chunk, cache.device())?;
-                        let signs = sign.f_to_kind(Kind::Int8)?.f_to_device(cache.device())?;
-                        put_rows(&mut cache, &index, &signs)?;
-                        fgsm_signs = Some(cache);
-                        sign
-                    } else {
-                        let Some(cache) = &fgsm_signs else {
-                            return Err(Error::Internal(
-                                "FGSM gradient signs missing after the first radius".into(),
-                            ));
-                        };
-                        let index = index_tensor(chunk, cache.device())?;
-                        cache.f_index_select(0, &index)?.f_to_device(device)?.f_to_kind(Kind::Float)?
-                    };
-                    fgsm::step(&x, &sign, eps)?
-                }
-                AttackParams::Pgd(config) => pgd_batch(&mut oracle, &x, &y, eps, config, &mut rng)?,
-                AttackParams::Apgd(config) => apgd_batch(&mut oracle, &x, &y, eps, config, &mut rng)?,
-                AttackParams::Square(config) => square_batch(&mut oracle, &x, &y, eps, config, &mut rng)?,
-            };
-            check_examples(&x, &examples, eps, attack, eps_255)?;
-            let batch = classify(&mut oracle, &examples, &y)?;
-            match spec.scoring {
-                ScoringSet::AllImages => outcomes.set(chunk, &batch),
-                ScoringSet::CleanCorrect => {
-                    // A robust image is scored at its clean input; its clean outcome is already there.
-                    for (k, &i) in chunk.iter().enumerate() {
-                        if batch.predicted[k] != data.labels[i] {
-                            outcomes.predicted[i] = batch.predicted[k];
-                            outcomes.confidence[i] = batch.confidence[k];
-                            outcomes.loss[i] = batch.loss[k];
-                        }
-                    }
+            let rows = x.size()[0];
+            let mut oracle = Oracle::grouped(model, pass.len());
+            let mut radii: Vec<Radius> =
+                pass.iter().map(|&g| Radius::new(spec.eps_255[g] / 255.0, seeds[g])).collect();
+            let examples = attack_batch(&mut oracle, &x, &y, &spec.params, &mut radii, protocol.check_every)?;
+            let examples_at = |k: usize| examples.f_narrow(0, k as i64 * rows, rows);
+            for (k, &eps_255) in pass_eps_255.iter().enumerate() {
+                check_examples(&x, &examples_at(k)?, eps_255 / 255.0, attack, eps_255)?;
+            }
+            oracle.set_groups(&vec![rows; pass.len()], device)?;
+            let scored = classify(&mut oracle, &examples, &y.f_repeat([pass.len() as i64])?)?;
+            let passes = oracle.passes().to_vec();
+            let nonfinite = oracle.nonfinite_gradient_by_group()?;
+            let seconds = started.elapsed().as_secs_f64() / pass.len() as f64;
+            for (k, &g) in pass.iter().enumerate() {
+                let tally = &mut tallies[g];
+                tally.record(
+                    chunk,
+                    &scored.rows(k * rows as usize, rows as usize),
+                    spec.scoring,
+                    &data.labels,
+                );
+                tally.spent.passes.forward += passes[k].forward;
+                tally.spent.passes.backward += passes[k].backward;
+                tally.spent.nonfinite_gradient |= nonfinite[k];
+                tally.spent.seconds += seconds;
+                if k == 0 {
+                    tally.spent.attack_iterations += oracle.iterations();
+                    tally.spent.host_syncs += oracle.host_syncs();
                 }
             }
             done += chunk.len();
-            progress(Progress { condition: name, eps_255: Some(eps_255), done, total: attacked.len() });
+            progress(Progress { condition: name, eps_255: &pass_eps_255, done, total: attacked.len() });
         }
+    }
+    let mut measurements = Vec::with_capacity(spec.eps_255.len());
+    for ((&eps_255, &seed), tally) in spec.eps_255.iter().zip(&seeds).zip(tallies) {
         let condition = Condition::Adversarial {
             attack,
             eps_255,
             seed,
-            settings: spec.recorded_settings(eps),
+            settings: spec.recorded_settings(eps_255 / 255.0),
             scoring: spec.scoring,
         };
-        let measurement =
-            summarize(condition, &data.labels, &outcomes, &oracle, started.elapsed().as_secs_f64())?;
+        let measurement = summarize(condition, &data.labels, &tally.outcomes, &tally.spent)?;
         if spec.scoring == ScoringSet::CleanCorrect {
             if let Some(i) = (0..n).find(|&i| measurement.correct[i] && !clean_correct[i]) {
                 return Err(Error::Internal(format!(
@@ -221,11 +266,6 @@ fn run_ladder(
         measurements.push(measurement);
     }
     Ok(measurements)
-}
-
-fn index_tensor(indices: &[usize], device: Device) -> Result<Tensor> {
-    let index: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
-    Ok(Tensor::f_from_slice(&index)?.f_to_device(device)?)
 }
 
 /// Flags APGD-CE rows, and the rows that beat them, where Square or FGSM leaves more than
@@ -261,6 +301,8 @@ fn flag_gradient_masking(attacks: &mut [AttackResult]) {
 
 #[cfg(test)]
 mod tests {
+    use tch::Kind;
+
     use super::*;
     use crate::attack::config::RecordedSettings;
 
@@ -285,6 +327,8 @@ mod tests {
             forward_passes: 0,
             backward_passes: 0,
             seconds: 0.0,
+            attack_iterations: 0,
+            host_syncs: 0,
             flags: vec![],
         }
     }

@@ -12,6 +12,10 @@ pub struct Cost {
     pub forward_passes: u64,
     pub backward_passes: u64,
     pub seconds: f64,
+    /// Attack iterations over all batches (a stacked batch of several radii counts once).
+    pub attack_iterations: u64,
+    /// Reads back to the host inside the attacks' loops.
+    pub host_syncs: u64,
 }
 
 impl Cost {
@@ -19,6 +23,13 @@ impl Cost {
         self.forward_passes += other.forward_passes;
         self.backward_passes += other.backward_passes;
         self.seconds += other.seconds;
+        self.attack_iterations += other.attack_iterations;
+        self.host_syncs += other.host_syncs;
+    }
+
+    /// Host synchronisations per attack iteration (0 without iterations).
+    pub fn host_syncs_per_iteration(&self) -> f64 {
+        if self.attack_iterations > 0 { self.host_syncs as f64 / self.attack_iterations as f64 } else { 0.0 }
     }
 
     /// Image-level forward and backward passes per second.
@@ -43,12 +54,20 @@ impl ProtocolCost {
             forward_passes: m.forward_passes,
             backward_passes: m.backward_passes,
             seconds: m.seconds,
+            attack_iterations: m.attack_iterations,
+            host_syncs: m.host_syncs,
         };
         let clean = cost(&report.clean);
         let mut total = clean;
         let mut attacks = Vec::new();
         for result in &report.attacks {
-            let mut sum = Cost { forward_passes: 0, backward_passes: 0, seconds: 0.0 };
+            let mut sum = Cost {
+                forward_passes: 0,
+                backward_passes: 0,
+                seconds: 0.0,
+                attack_iterations: 0,
+                host_syncs: 0,
+            };
             for m in &result.measurements {
                 sum.add(&cost(m));
             }

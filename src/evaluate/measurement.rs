@@ -9,7 +9,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::attack::config::{AttackKind, RecordedSettings, ScoringSet};
 use crate::attack::loss::cross_entropy;
-use crate::attack::oracle::Oracle;
+use crate::attack::oracle::{Oracle, Passes};
 use crate::corrupt::Corruption;
 use crate::dataset::Dataset;
 use crate::model::Classifier;
@@ -98,6 +98,10 @@ pub struct Measurement {
     pub forward_passes: u64,
     pub backward_passes: u64,
     pub seconds: f64,
+    /// Attack iterations (steps, APGD iterations, Square queries) summed over batches, and the
+    /// host reads inside them; when radii share a batch both are counted on its first radius.
+    pub attack_iterations: u64,
+    pub host_syncs: u64,
     pub flags: Vec<&'static str>,
 }
 
@@ -131,7 +135,8 @@ impl Measurement {
 #[derive(Clone, Copy, Debug)]
 pub struct Progress<'a> {
     pub condition: &'a str,
-    pub eps_255: Option<f64>,
+    /// The radii measured together (none for clean images and corruptions).
+    pub eps_255: &'a [f64],
     pub done: usize,
     pub total: usize,
 }
@@ -147,6 +152,16 @@ pub(crate) struct Outcomes {
 impl Outcomes {
     pub(crate) fn with_len(n: usize) -> Outcomes {
         Outcomes { predicted: vec![0; n], confidence: vec![0.0; n], loss: vec![0.0; n] }
+    }
+
+    /// Outcomes `start..start + len` of a batch.
+    pub(crate) fn rows(&self, start: usize, len: usize) -> Outcomes {
+        let range = start..start + len;
+        Outcomes {
+            predicted: self.predicted[range.clone()].to_vec(),
+            confidence: self.confidence[range.clone()].to_vec(),
+            loss: self.loss[range].to_vec(),
+        }
     }
 
     pub(crate) fn set(&mut self, indices: &[usize], batch: &Outcomes) {
@@ -228,12 +243,34 @@ pub(crate) fn classify(oracle: &mut Oracle, x: &Tensor, y: &Tensor) -> Result<Ou
     Ok(Outcomes { predicted, confidence, loss })
 }
 
+/// What computing a measurement cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Spent {
+    pub(crate) passes: Passes,
+    pub(crate) nonfinite_gradient: bool,
+    pub(crate) seconds: f64,
+    pub(crate) attack_iterations: u64,
+    pub(crate) host_syncs: u64,
+}
+
+impl Spent {
+    /// An oracle's passes over one group of rows.
+    pub(crate) fn of(oracle: &Oracle, seconds: f64) -> Result<Spent> {
+        Ok(Spent {
+            passes: Passes { forward: oracle.forward_passes(), backward: oracle.backward_passes() },
+            nonfinite_gradient: oracle.saw_nonfinite_gradient()?,
+            seconds,
+            attack_iterations: oracle.iterations(),
+            host_syncs: oracle.host_syncs(),
+        })
+    }
+}
+
 pub(crate) fn summarize(
     condition: Condition,
     labels: &[i64],
     outcomes: &Outcomes,
-    oracle: &Oracle,
-    seconds: f64,
+    spent: &Spent,
 ) -> Result<Measurement> {
     let n = labels.len();
     let correct: Vec<bool> = labels.iter().zip(&outcomes.predicted).map(|(l, p)| l == p).collect();
@@ -256,7 +293,7 @@ pub(crate) fn summarize(
         *confusion.entry((*l, *p)).or_default() += 1;
     }
     let mut flags = Vec::new();
-    if oracle.saw_nonfinite_gradient()? {
+    if spent.nonfinite_gradient {
         flags.push(FLAG_NONFINITE_GRADIENT);
     }
     Ok(Measurement {
@@ -269,9 +306,11 @@ pub(crate) fn summarize(
         correct,
         predicted: outcomes.predicted.clone(),
         confusion: confusion.into_iter().map(|((l, p), c)| (l, p, c)).collect(),
-        forward_passes: oracle.forward_passes(),
-        backward_passes: oracle.backward_passes(),
-        seconds,
+        forward_passes: spent.passes.forward,
+        backward_passes: spent.passes.backward,
+        seconds: spent.seconds,
+        attack_iterations: spent.attack_iterations,
+        host_syncs: spent.host_syncs,
         flags,
     })
 }
@@ -288,13 +327,13 @@ pub(crate) fn classify_all(
     let n = data.len();
     let all: Vec<usize> = (0..n).collect();
     let mut outcomes = Outcomes::with_len(n);
-    progress(Progress { condition, eps_255: None, done: 0, total: n });
+    progress(Progress { condition, eps_255: &[], done: 0, total: n });
     let mut done = 0;
     for chunk in all.chunks(batch_size.max(1)) {
         let (x, y) = data.batch(chunk, device)?;
         outcomes.set(chunk, &classify(oracle, &x, &y)?);
         done += chunk.len();
-        progress(Progress { condition, eps_255: None, done, total: n });
+        progress(Progress { condition, eps_255: &[], done, total: n });
     }
     Ok(outcomes)
 }
@@ -313,5 +352,5 @@ pub fn measure(
     let started = Instant::now();
     let mut oracle = Oracle::new(model);
     let outcomes = classify_all(&mut oracle, &data, batch_size, device, condition.name(), &mut |_| {})?;
-    summarize(condition, &data.labels, &outcomes, &oracle, started.elapsed().as_secs_f64())
+    summarize(condition, &data.labels, &outcomes, &Spent::of(&oracle, started.elapsed().as_secs_f64())?)
 }

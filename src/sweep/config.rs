@@ -84,6 +84,10 @@ pub struct EvaluationConfig {
     pub n_images: Option<usize>,
     #[serde(default = "default_eval_batch")]
     pub batch_size: usize,
+    /// Radii of an attack stacked into one batch (all on CUDA, one on the CPU when absent);
+    /// results do not depend on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radii_per_pass: Option<usize>,
 }
 
 impl EvaluationConfig {
@@ -99,7 +103,12 @@ fn default_eval_batch() -> usize {
 
 impl Default for EvaluationConfig {
     fn default() -> Self {
-        EvaluationConfig { test_images: None, n_images: None, batch_size: default_eval_batch() }
+        EvaluationConfig {
+            test_images: None,
+            n_images: None,
+            batch_size: default_eval_batch(),
+            radii_per_pass: None,
+        }
     }
 }
 

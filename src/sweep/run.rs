@@ -106,7 +106,12 @@ pub fn protocol(config: &SweepConfig) -> Result<Protocol> {
         }
         attacks.push(spec);
     }
-    let protocol = Protocol { name, attacks, batch_size: config.evaluation.batch_size };
+    let protocol = Protocol {
+        batch_size: config.evaluation.batch_size,
+        radii_per_pass: config.evaluation.radii_per_pass,
+        attacks,
+        ..Protocol::for_attacks(&[], name)
+    };
     protocol.validate()?;
     Ok(protocol)
 }

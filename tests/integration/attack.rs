@@ -1,4 +1,4 @@
-use tch::nn::{self, ModuleT};
+use tch::nn;
 use tch::{Device, Kind, Tensor};
 
 use nasrob::attack::{
@@ -149,7 +149,7 @@ fn random_network(device: Device, seed: i64) -> (nn::VarStore, TinyNetwork) {
 fn images_for(net: &TinyNetwork, device: Device, n: i64, seed: i64) -> (Tensor, Tensor) {
     tch::manual_seed(seed);
     let x = Tensor::rand([n, 3, 32, 32], (Kind::Float, Device::Cpu));
-    let logits = tch::no_grad(|| net.forward_t(&x.to_device(device), false));
+    let logits = tch::no_grad(|| net.try_forward_t(&x.to_device(device), false).unwrap());
     (x, logits.argmax(1, false).to_device(Device::Cpu))
 }
 
@@ -290,21 +290,42 @@ fn clean_correct_scoring_scores_a_robust_image_at_its_clean_input() {
     assert!(attacked_loss > clean_loss, "the FGSM point raises the loss: {attacked_loss} vs {clean_loss}");
 }
 
+/// Every radius of an attack in one stacked batch (restarts included, Square reading back every 3
+/// queries) gives each image the outcome the radius gives alone with Square reading back every query.
 #[test]
-fn each_radius_gives_the_outcomes_it_gives_alone() {
-    let device = Device::Cpu;
-    let (_vs, net) = random_network(device, 21);
-    let (x, y) = images_for(&net, device, 8, 22);
-    let protocol = quick_protocol(ProtocolName::Jung2023);
-    let together = run(&net, &x, &y, &protocol, device);
-    for (i, spec) in protocol.attacks.iter().enumerate().filter(|(_, s)| s.kind != AttackKind::ApgdT) {
-        for (k, &eps) in spec.eps_255.iter().enumerate().step_by(3) {
-            let mut alone = protocol.clone();
-            alone.attacks = vec![spec.clone().with_ladder(&[eps]).unwrap()];
-            let single = run(&net, &x, &y, &alone, device);
-            let (a, b) = (&together.attacks[i].measurements[k], &single.attacks[0].measurements[0]);
-            assert_eq!(a.correct, b.correct, "{} at {eps}", spec.kind);
-            assert_eq!(a.predicted, b.predicted, "{} at {eps}", spec.kind);
+fn batched_radii_give_each_image_the_outcome_of_its_radius_alone() {
+    for device in devices() {
+        for name in [ProtocolName::Jung2023, ProtocolName::Custom] {
+            let (_vs, net) = random_network(device, 21);
+            let (x, y) = images_for(&net, device, 8, 22);
+            let mut protocol = quick_protocol(name);
+            for spec in &mut protocol.attacks {
+                spec.params = match spec.params {
+                    AttackParams::Pgd(c) => AttackParams::Pgd(PgdConfig { restarts: 2, ..c }),
+                    AttackParams::Square(c) => AttackParams::Square(SquareConfig { restarts: 2, ..c }),
+                    other => other,
+                };
+            }
+            protocol.radii_per_pass = Some(usize::MAX);
+            protocol.check_every = 3;
+            let together = run(&net, &x, &y, &protocol, device);
+            let mut fooled_somewhere = 0;
+            for (i, spec) in protocol.attacks.iter().enumerate() {
+                for (k, &eps) in spec.eps_255.iter().enumerate() {
+                    let mut alone = protocol.clone();
+                    alone.attacks = vec![spec.clone().with_ladder(&[eps]).unwrap()];
+                    alone.radii_per_pass = Some(1);
+                    alone.check_every = 1;
+                    let single = run(&net, &x, &y, &alone, device);
+                    let (a, b) = (&together.attacks[i].measurements[k], &single.attacks[0].measurements[0]);
+                    let what = format!("{} at {eps}/255, {name:?} on {device:?}", spec.kind);
+                    assert_eq!(a.correct, b.correct, "{what}");
+                    assert_eq!(a.predicted, b.predicted, "{what}");
+                    assert_eq!(a.loss_mean, b.loss_mean, "{what}");
+                    fooled_somewhere += a.correct.iter().filter(|c| !**c).count();
+                }
+            }
+            assert!(fooled_somewhere > 0, "no attack fooled any image: the comparison shows nothing");
         }
     }
 }
@@ -317,7 +338,7 @@ fn fooled_images_return_their_last_misclassified_iterate_and_robust_ones_their_c
     let f = EvalMode(&net);
     let config = ApgdConfig { iterations: 10, ..ApgdConfig::default() };
     let out = apgd(&f, &x, &y, 3.0 / 255.0, &config, 5).unwrap();
-    let predicted = tch::no_grad(|| net.forward_t(&out.examples, false)).argmax(1, false);
+    let predicted = tch::no_grad(|| net.try_forward_t(&out.examples, false).unwrap()).argmax(1, false);
     let robust = Vec::<bool>::try_from(&predicted.eq_tensor(&y)).unwrap();
     assert!(
         robust.iter().any(|r| *r) && robust.iter().any(|r| !*r),
@@ -333,8 +354,10 @@ fn fooled_images_return_their_last_misclassified_iterate_and_robust_ones_their_c
     let (a, l) =
         (pgd(&f, &x, &y, 3.0 / 255.0, &any, 9).unwrap(), pgd(&f, &x, &y, 3.0 / 255.0, &last, 9).unwrap());
     let correct = |t: &Tensor| -> Vec<bool> {
-        Vec::<bool>::try_from(&tch::no_grad(|| net.forward_t(t, false)).argmax(1, false).eq_tensor(&y))
-            .unwrap()
+        Vec::<bool>::try_from(
+            &tch::no_grad(|| net.try_forward_t(t, false).unwrap()).argmax(1, false).eq_tensor(&y),
+        )
+        .unwrap()
     };
     // The same iterates: whatever the last iterate fools, some iterate fooled.
     for (any_robust, last_robust) in correct(&a.examples).into_iter().zip(correct(&l.examples)) {
@@ -520,11 +543,68 @@ fn cli_bad_input_exits_2_and_writes_nothing() {
         "severity 0 is outside 1..5",
     );
     assert_bad_input(&corrupt(&["--corruptions", "fog", "--severities", "6"]), "severity 6 is outside 1..5");
+    assert_bad_input(&attack(&["--eps", "fgsm=1e9"]), "must lie in 0..255");
+    assert_bad_input(&attack(&["--eps", "fgsm=1", "--eps", "fgsm=2"]), "--eps gives fgsm twice");
+    assert_bad_input(&attack(&["--radii-per-pass", "0"]), "at least 1");
+
+    // Weights whose values are not finite, or whose metadata is damaged, are refused before any work.
+    let tensors = tch::Tensor::read_safetensors(&weights).unwrap();
+    let mut metadata = nasrob::model::read_safetensors_metadata(&weights).unwrap();
+    let nan: Vec<(String, Tensor)> = tensors
+        .iter()
+        .map(|(name, t)| {
+            (name.clone(), if name == "classifier.bias" { t.full_like(f64::NAN) } else { t.shallow_clone() })
+        })
+        .collect();
+    let nan_path = dir.path().join("nan.safetensors");
+    nasrob::model::write_safetensors(&nan_path, &nan, &metadata).unwrap();
+    let nan_run = nasrob(&["attack", "--weights", nan_path.to_str().unwrap(), "--out", o, "--device", "cpu"]);
+    assert_bad_input(&nan_run, "classifier.bias holds NaN or infinite values");
+    metadata.insert("channels".into(), "four".into());
+    let damaged = dir.path().join("damaged.safetensors");
+    nasrob::model::write_safetensors(&damaged, &nan, &metadata).unwrap();
+    let damaged_run =
+        nasrob(&["attack", "--weights", damaged.to_str().unwrap(), "--out", o, "--device", "cpu"]);
+    assert_bad_input(&damaged_run, "'channels' is 'four', not a whole number");
+    assert!(!crate::common::stderr(&damaged_run).contains("pass --arch"));
     let empty = dir.path().join("no-data");
     std::fs::create_dir_all(&empty).unwrap();
     let missing_frost = corrupt(&["--corruptions", "frost", "--data-dir", empty.to_str().unwrap()]);
     assert_bad_input(&missing_frost, "nasrob data fetch frost-textures");
     assert!(files_under(&out).is_empty(), "partial output: {:?}", files_under(&out));
+}
+
+/// A device failure inside the network's forward pass is an error the batch-halving retry sees,
+/// not a panic: here the "device" runs out of memory above 4 images per batch.
+#[test]
+fn out_of_memory_in_the_forward_pass_reaches_the_retry() {
+    struct SmallDevice<'a>(EvalMode<'a>);
+    impl nasrob::model::Classifier for SmallDevice<'_> {
+        fn logits(&self, images: &Tensor) -> nasrob::Result<Tensor> {
+            if images.size()[0] > 4 {
+                return Err(nasrob::Error::Internal("CUDA out of memory (simulated)".into()));
+            }
+            self.0.logits(images)
+        }
+    }
+    let (_vs, net) = random_network(Device::Cpu, 61);
+    let (x, y) = images_for(&net, Device::Cpu, 10, 62);
+    let mut protocol = quick_protocol(ProtocolName::Jung2023);
+    protocol.attacks.retain(|s| s.kind == AttackKind::Pgd);
+    protocol.batch_size = 16;
+    let model = SmallDevice(EvalMode(&net));
+    let mut used = Vec::new();
+    let report = nasrob::evaluate::halving_batch_on_oom(protocol.batch_size, |batch| {
+        used.push(batch);
+        let protocol = Protocol { batch_size: batch, ..protocol.clone() };
+        evaluate(&model, &x, &y, &protocol, &SUBJECT, Device::Cpu, &mut |_: Progress| {})
+    })
+    .unwrap();
+    assert_eq!(used, vec![16, 8, 4]);
+    assert_eq!(report.clean.n_images(), 10);
+    // The network itself returns an error for input it cannot take, rather than panicking.
+    let wrong = Tensor::rand([1, 2, 3, 32, 32], (Kind::Float, Device::Cpu));
+    assert!(net.try_forward_t(&wrong, false).is_err());
 }
 
 #[test]
@@ -582,9 +662,15 @@ fn cli_bench_attack_counts_passes_per_attack() {
         "--n-images",
         "64",
         "--attacks",
-        "fgsm,pgd",
+        "fgsm,pgd,square",
         "--pgd-steps",
         "2",
+        "--square-queries",
+        "40",
+        "--eps",
+        "square=1,8",
+        "--check-every",
+        "8",
         "--json",
     ]);
     assert!(run.status.success(), "{}", crate::common::stderr(&run));
@@ -602,8 +688,15 @@ fn cli_bench_attack_counts_passes_per_attack() {
     assert_eq!(doc["attacks"]["fgsm"]["forward_passes"], 64 + 11 * 64);
     assert_eq!(doc["attacks"]["pgd"]["backward_passes"].as_u64().unwrap(), rows("pgd") * 64 * 2);
     assert_eq!(doc["attacks"]["pgd"]["forward_passes"].as_u64().unwrap(), rows("pgd") * 64 * (2 + 1 + 1));
-    for m in measurements.iter().filter(|m| m["condition"] != "clean") {
+    for m in measurements.iter().filter(|m| m["condition"] == "fgsm" || m["condition"] == "pgd") {
         assert_eq!(m["scoring_set"], "all-images", "{m}");
     }
     assert!(doc["attacks"]["pgd"]["image_passes_per_second"].as_f64().unwrap() > 0.0);
+    // PGD reads nothing back inside its steps; Square once per block of 8 queries.
+    let syncs = |attack: &str| doc["attacks"][attack]["host_syncs_per_iteration"].as_f64().unwrap();
+    assert_eq!(doc["attacks"]["pgd"]["attack_iterations"].as_u64().unwrap(), rows("pgd") * 2);
+    assert_eq!(syncs("pgd"), 0.0);
+    let square_iterations = doc["attacks"]["square"]["attack_iterations"].as_u64().unwrap();
+    assert!(square_iterations > 0);
+    assert!(syncs("square") <= 1.0 / 8.0, "square: {} host syncs per query", syncs("square"));
 }
