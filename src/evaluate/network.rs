@@ -45,13 +45,24 @@ impl NetworkSpec {
         let arch_spec = match (&self.arch, &stored) {
             (Some(a), _) => a.clone(),
             (None, Some(meta)) => meta.arch.clone(),
-            (None, None) => return Err(Error::input("the weights file names no architecture: pass --arch")),
+            (None, None) => {
+                return Err(Error::input_file(
+                    &self.weights,
+                    "carries no nasrob metadata (weights from elsewhere?): pass --arch, --dataset, --channels \
+                     and --cells",
+                ));
+            }
         };
         let index = space.resolve(&arch_spec)?;
         let dataset: Dataset = match (&self.dataset, &stored) {
             (Some(d), _) => d.parse()?,
             (None, Some(meta)) => meta.dataset.parse()?,
-            (None, None) => return Err(Error::input("the weights file names no dataset: pass --dataset")),
+            (None, None) => {
+                return Err(Error::input_file(
+                    &self.weights,
+                    "carries no nasrob metadata (weights from elsewhere?): pass --dataset",
+                ));
+            }
         };
         let channels = self.channels.or(stored.as_ref().map(|m| m.channels)).unwrap_or(16);
         let cells = self.cells_per_stage.or(stored.as_ref().map(|m| m.cells_per_stage)).unwrap_or(5);
@@ -99,7 +110,7 @@ pub struct LoadedNetwork {
 
 impl LoadedNetwork {
     /// The network queried in inference mode.
-    pub fn classifier(&self) -> EvalMode<'_, TinyNetwork> {
+    pub fn classifier(&self) -> EvalMode<'_> {
         EvalMode(&self.net)
     }
 }

@@ -1,8 +1,8 @@
 //! What attacks and evaluations query: logits of [0,1] images in inference mode.
 
 use tch::Tensor;
-use tch::nn::ModuleT;
 
+use super::TinyNetwork;
 use crate::Result;
 
 /// A model under evaluation: logits `[n, classes]` for images `[n, c, h, w]` in [0,1], computed in
@@ -17,11 +17,12 @@ impl<F: Fn(&Tensor) -> Tensor> Classifier for F {
     }
 }
 
-/// A network queried with `forward_t(images, false)`: BatchNorm uses its running statistics.
-pub struct EvalMode<'a, M: ModuleT>(pub &'a M);
+/// A network queried with `try_forward_t(images, false)`: BatchNorm uses its running statistics.
+/// A device failure (out of memory) is an error, which the evaluation's batch-halving retry sees.
+pub struct EvalMode<'a>(pub &'a TinyNetwork);
 
-impl<M: ModuleT> Classifier for EvalMode<'_, M> {
+impl Classifier for EvalMode<'_> {
     fn logits(&self, images: &Tensor) -> Result<Tensor> {
-        Ok(self.0.forward_t(images, false))
+        self.0.try_forward_t(images, false)
     }
 }

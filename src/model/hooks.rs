@@ -1,12 +1,14 @@
-//! A second forward pass of the network for the training-free proxies: it reports intermediate
-//! tensors (ReLU inputs, Conv2d and Linear outputs, the features before pooling) to an observer,
-//! as PyTorch forward hooks would, and can run without BatchNorm (synflow's convention). The
-//! ordinary `forward_t` stays the plain path used for training and attacks.
+//! The network's forward pass, written once: it can report intermediate tensors (ReLU inputs,
+//! Conv2d and Linear outputs, the features before pooling) to an observer, as PyTorch forward
+//! hooks would, and run without BatchNorm (synflow's convention), for the training-free proxies;
+//! `forward_t` and [`TinyNetwork::try_forward_t`] run it with BatchNorm and no observer. Every
+//! tensor call is the fallible one, so a device that runs out of memory returns an error.
 
 use tch::Tensor;
 use tch::nn;
 
-use super::{Cell, Edge, Layer, ReluConvBn, ResBlock, TinyNetwork};
+use super::{Cell, Conv, Edge, Layer, ReluConvBn, ResBlock, TinyNetwork};
+use crate::Result;
 
 /// A point of the forward pass that [`TinyNetwork::forward_with`] reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,87 +40,118 @@ fn fan_in(weight: &Tensor) -> i64 {
     weight.size().iter().skip(1).product()
 }
 
-fn batch_norm(bn: &nn::BatchNorm, xs: Tensor, options: ForwardOptions) -> Tensor {
-    if options.batch_norm { xs.apply_t(bn, options.train) } else { xs }
+/// One forward pass: how it runs and who watches it.
+struct Pass<'o, 'a> {
+    options: ForwardOptions,
+    observe: &'o mut Observer<'a>,
 }
 
-fn conv(conv: &nn::Conv2D, xs: &Tensor, observe: &mut Observer<'_>) -> Tensor {
-    let out = xs.apply(conv);
-    observe(Site::Conv { fan_in: fan_in(&conv.ws) }, &out);
-    out
+fn batch_norm(bn: &nn::BatchNorm, xs: Tensor, options: ForwardOptions) -> Result<Tensor> {
+    if options.batch_norm { super::batch_norm_forward(bn, &xs, options.train) } else { Ok(xs) }
+}
+
+fn conv(conv: &Conv, xs: &Tensor, pass: &mut Pass<'_, '_>) -> Result<Tensor> {
+    let out = conv.forward(xs)?;
+    (pass.observe)(Site::Conv { fan_in: fan_in(&conv.layer.ws) }, &out);
+    Ok(out)
 }
 
 impl ReluConvBn {
-    fn forward_with(&self, xs: &Tensor, options: ForwardOptions, observe: &mut Observer<'_>) -> Tensor {
-        observe(Site::ReluInput, xs);
-        let out = conv(&self.conv, &xs.relu(), observe);
-        batch_norm(&self.bn, out, options)
+    fn forward_with(&self, xs: &Tensor, pass: &mut Pass<'_, '_>) -> Result<Tensor> {
+        (pass.observe)(Site::ReluInput, xs);
+        let out = conv(&self.conv, &xs.f_relu()?, pass)?;
+        batch_norm(&self.bn, out, pass.options)
     }
 }
 
 impl Edge {
-    fn forward_with(
-        &self,
-        xs: &Tensor,
-        options: ForwardOptions,
-        observe: &mut Observer<'_>,
-    ) -> Option<Tensor> {
-        match self {
-            Edge::Conv(m) => Some(m.forward_with(xs, options, observe)),
-            other => other.forward(xs, options.train),
-        }
+    /// `None` for the zero op, which contributes nothing to a sum.
+    fn forward_with(&self, xs: &Tensor, pass: &mut Pass<'_, '_>) -> Result<Option<Tensor>> {
+        Ok(match self {
+            Edge::Zero => None,
+            Edge::Identity => Some(xs.shallow_clone()),
+            Edge::Conv(m) => Some(m.forward_with(xs, pass)?),
+            Edge::AvgPool => Some(xs.f_avg_pool2d([3, 3], [1, 1], [1, 1], false, false, None::<i64>)?),
+        })
     }
 }
 
 impl Cell {
-    fn forward_with(&self, xs: &Tensor, options: ForwardOptions, observe: &mut Observer<'_>) -> Tensor {
-        self.sum_nodes(xs, |edge, input| edge.forward_with(input, options, observe))
+    /// Node i is the sum of its incoming edges (a node with no live edge is zeros); returns
+    /// node 3, the cell's output.
+    fn forward_with(&self, xs: &Tensor, pass: &mut Pass<'_, '_>) -> Result<Tensor> {
+        let mut nodes: Vec<Tensor> = vec![xs.shallow_clone()];
+        let mut edge = 0;
+        for node in 1..4 {
+            let mut sum: Option<Tensor> = None;
+            for input in 0..node {
+                if let Some(out) = self.edges[edge].forward_with(&nodes[input], pass)? {
+                    sum = Some(match sum {
+                        None => out,
+                        Some(acc) => acc.f_add(&out)?,
+                    });
+                }
+                edge += 1;
+            }
+            nodes.push(match sum {
+                Some(sum) => sum,
+                None => xs.f_zeros_like()?,
+            });
+        }
+        Ok(nodes.swap_remove(3))
     }
 }
 
 impl ResBlock {
-    fn forward_with(&self, xs: &Tensor, options: ForwardOptions, observe: &mut Observer<'_>) -> Tensor {
-        let residual =
-            self.conv_b.forward_with(&self.conv_a.forward_with(xs, options, observe), options, observe);
-        let pooled = xs.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None::<i64>);
-        conv(&self.shortcut, &pooled, observe) + residual
+    fn forward_with(&self, xs: &Tensor, pass: &mut Pass<'_, '_>) -> Result<Tensor> {
+        let residual = self.conv_b.forward_with(&self.conv_a.forward_with(xs, pass)?, pass)?;
+        let pooled = xs.f_avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None::<i64>)?;
+        Ok(conv(&self.shortcut, &pooled, pass)?.f_add(&residual)?)
     }
 }
 
 impl TinyNetwork {
     /// Maps [0,1] pixels to what the network body sees (the dataset's normalisation).
-    pub fn normalize(&self, xs: &Tensor) -> Tensor {
+    pub fn normalize(&self, xs: &Tensor) -> Result<Tensor> {
         let kind = xs.kind();
-        (xs - self.mean.to_kind(kind)) / self.std.to_kind(kind)
+        Ok(xs.f_sub(&self.mean.f_to_kind(kind)?)?.f_div(&self.std.f_to_kind(kind)?)?)
     }
 
     /// Logits of already normalised inputs (see [`TinyNetwork::normalize`]), reporting every
     /// [`Site`] to `observe`. With `batch_norm: true` it computes what `forward_t` computes.
-    pub fn forward_with(&self, xs: &Tensor, options: ForwardOptions, observe: &mut Observer<'_>) -> Tensor {
-        let features = self.features_observed(xs, options, observe);
-        let logits = features.adaptive_avg_pool2d([1, 1]).flatten(1, -1).apply(&self.classifier);
+    pub fn forward_with(
+        &self,
+        xs: &Tensor,
+        options: ForwardOptions,
+        observe: &mut Observer<'_>,
+    ) -> Result<Tensor> {
+        let features = self.features_observed(xs, &mut Pass { options, observe: &mut *observe })?;
+        let logits = features
+            .f_adaptive_avg_pool2d([1, 1])?
+            .f_flatten(1, -1)?
+            .f_linear(&self.classifier.ws, self.classifier.bs.as_ref())?;
         observe(Site::Linear { fan_in: fan_in(&self.classifier.ws) }, &logits);
-        logits
+        Ok(logits)
     }
 
     /// The features entering global average pooling, for normalised inputs.
-    pub fn features_with(&self, xs: &Tensor, options: ForwardOptions) -> Tensor {
-        self.features_observed(xs, options, &mut |_, _| {})
+    pub fn features_with(&self, xs: &Tensor, options: ForwardOptions) -> Result<Tensor> {
+        self.features_observed(xs, &mut Pass { options, observe: &mut |_, _| {} })
     }
 
-    fn features_observed(&self, xs: &Tensor, options: ForwardOptions, observe: &mut Observer<'_>) -> Tensor {
-        let stem = conv(&self.stem_conv, xs, observe);
-        let mut x = batch_norm(&self.stem_bn, stem, options);
+    fn features_observed(&self, xs: &Tensor, pass: &mut Pass<'_, '_>) -> Result<Tensor> {
+        let stem = conv(&self.stem_conv, xs, pass)?;
+        let mut x = batch_norm(&self.stem_bn, stem, pass.options)?;
         for layer in &self.layers {
             x = match layer {
-                Layer::Cell(cell) => cell.forward_with(&x, options, observe),
-                Layer::Reduction(block) => block.forward_with(&x, options, observe),
+                Layer::Cell(cell) => cell.forward_with(&x, pass)?,
+                Layer::Reduction(block) => block.forward_with(&x, pass)?,
             };
         }
-        let x = batch_norm(&self.last_bn, x, options);
-        observe(Site::ReluInput, &x);
-        let features = x.relu();
-        observe(Site::Features, &features);
-        features
+        let x = batch_norm(&self.last_bn, x, pass.options)?;
+        (pass.observe)(Site::ReluInput, &x);
+        let features = x.f_relu()?;
+        (pass.observe)(Site::Features, &features);
+        Ok(features)
     }
 }

@@ -4,7 +4,7 @@
 //! so saved weights load into the reference PyTorch model, and initialisation follows PyTorch's
 //! defaults, as NB201 used them. [`Classifier`] is how attacks and evaluations query a network.
 
-use tch::nn::{self, ModuleT};
+use tch::nn;
 use tch::{Device, Kind, Tensor};
 
 use crate::dataset::Dataset;
@@ -21,8 +21,30 @@ pub use weights::{
     WeightsMeta, load_weights, read_safetensors_metadata, read_weights_meta, save_weights, write_safetensors,
 };
 
+/// Conv2d without bias with its stride and padding (tch keeps them private), so the forward pass
+/// can make the fallible call.
+#[derive(Debug)]
+struct Conv {
+    layer: nn::Conv2D,
+    stride: i64,
+    padding: i64,
+}
+
+impl Conv {
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        Ok(xs.f_conv2d(
+            &self.layer.ws,
+            self.layer.bs.as_ref(),
+            [self.stride; 2],
+            [self.padding; 2],
+            [1, 1],
+            1,
+        )?)
+    }
+}
+
 /// Conv2d without bias, initialised like PyTorch's `nn.Conv2d` (uniform in ±1/sqrt(fan_in)).
-fn conv(vs: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64) -> nn::Conv2D {
+fn conv(vs: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64) -> Conv {
     let bound = 1.0 / ((c_in * k * k) as f64).sqrt();
     let config = nn::ConvConfig {
         stride,
@@ -31,23 +53,43 @@ fn conv(vs: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64) 
         ws_init: nn::Init::Uniform { lo: -bound, up: bound },
         ..Default::default()
     };
-    nn::conv2d(vs, c_in, c_out, k, config)
+    Conv { layer: nn::conv2d(vs, c_in, c_out, k, config), stride, padding }
 }
+
+/// PyTorch's BatchNorm2d defaults, which every BatchNorm here is built with.
+const BN_MOMENTUM: f64 = 0.1;
+const BN_EPS: f64 = 1e-5;
 
 /// BatchNorm2d with PyTorch's defaults (weight 1, bias 0, eps 1e-5, momentum 0.1).
 fn batch_norm(vs: nn::Path, channels: i64) -> nn::BatchNorm {
     let config = nn::BatchNormConfig {
         ws_init: nn::Init::Const(1.0),
         bs_init: nn::Init::Const(0.0),
+        eps: BN_EPS,
+        momentum: BN_MOMENTUM,
         ..Default::default()
     };
     nn::batch_norm2d(vs, channels, config)
 }
 
+/// What `bn.forward_t(xs, train)` computes, through the fallible call.
+fn batch_norm_forward(bn: &nn::BatchNorm, xs: &Tensor, train: bool) -> Result<Tensor> {
+    Ok(xs.f_batch_norm(
+        bn.ws.as_ref(),
+        bn.bs.as_ref(),
+        Some(&bn.running_mean),
+        Some(&bn.running_var),
+        train,
+        BN_MOMENTUM,
+        BN_EPS,
+        true,
+    )?)
+}
+
 /// xautodl's `ReLUConvBN`: `op.0` ReLU, `op.1` Conv2d (no bias), `op.2` BatchNorm2d.
 #[derive(Debug)]
 struct ReluConvBn {
-    conv: nn::Conv2D,
+    conv: Conv,
     bn: nn::BatchNorm,
 }
 
@@ -58,10 +100,6 @@ impl ReluConvBn {
             conv: conv(&op / "1", c_in, c_out, k, stride, (k - 1) / 2),
             bn: batch_norm(&op / "2", c_out),
         }
-    }
-
-    fn forward(&self, xs: &Tensor, train: bool) -> Tensor {
-        xs.relu().apply(&self.conv).apply_t(&self.bn, train)
     }
 }
 
@@ -83,16 +121,6 @@ impl Edge {
             Op::AvgPool3x3 => Edge::AvgPool,
         }
     }
-
-    /// `None` for the zero op, which contributes nothing to a sum.
-    fn forward(&self, xs: &Tensor, train: bool) -> Option<Tensor> {
-        match self {
-            Edge::Zero => None,
-            Edge::Identity => Some(xs.shallow_clone()),
-            Edge::Conv(m) => Some(m.forward(xs, train)),
-            Edge::AvgPool => Some(xs.avg_pool2d([3, 3], [1, 1], [1, 1], false, false, None::<i64>)),
-        }
-    }
 }
 
 /// `InferCell`: node i is the sum of its incoming edges; the cell's output is node 3.
@@ -108,31 +136,6 @@ impl Cell {
             arch.ops.iter().enumerate().map(|(e, &op)| Edge::new(&layers / e, op, channels)).collect();
         Cell { edges }
     }
-
-    fn forward(&self, xs: &Tensor, train: bool) -> Tensor {
-        self.sum_nodes(xs, |edge, input| edge.forward(input, train))
-    }
-
-    /// Node i is the sum of `through(edge, node j)` over its edges j -> i (`None`: a `none` edge);
-    /// a node with no live edge is zeros. Returns node 3.
-    fn sum_nodes(&self, xs: &Tensor, mut through: impl FnMut(&Edge, &Tensor) -> Option<Tensor>) -> Tensor {
-        let mut nodes: Vec<Tensor> = vec![xs.shallow_clone()];
-        let mut edge = 0;
-        for node in 1..4 {
-            let mut sum: Option<Tensor> = None;
-            for input in 0..node {
-                if let Some(out) = through(&self.edges[edge], &nodes[input]) {
-                    sum = Some(match sum {
-                        None => out,
-                        Some(acc) => acc + out,
-                    });
-                }
-                edge += 1;
-            }
-            nodes.push(sum.unwrap_or_else(|| xs.zeros_like()));
-        }
-        nodes.pop().unwrap_or_else(|| xs.zeros_like())
-    }
 }
 
 /// `ResNetBasicblock` with stride 2: `conv_a`, `conv_b` and an AvgPool + 1x1 conv shortcut.
@@ -140,7 +143,7 @@ impl Cell {
 struct ResBlock {
     conv_a: ReluConvBn,
     conv_b: ReluConvBn,
-    shortcut: nn::Conv2D,
+    shortcut: Conv,
 }
 
 impl ResBlock {
@@ -151,12 +154,6 @@ impl ResBlock {
             shortcut: conv(&vs / "downsample" / "1", c_in, c_out, 1, 1, 0),
         }
     }
-
-    fn forward(&self, xs: &Tensor, train: bool) -> Tensor {
-        let residual = self.conv_b.forward(&self.conv_a.forward(xs, train), train);
-        let shortcut = xs.avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None::<i64>).apply(&self.shortcut);
-        shortcut + residual
-    }
 }
 
 #[derive(Debug)]
@@ -165,7 +162,8 @@ enum Layer {
     Reduction(ResBlock),
 }
 
-/// NB201's TinyNetwork for one architecture. `forward_t` takes images in [0,1] and returns logits.
+/// NB201's TinyNetwork for one architecture. [`TinyNetwork::try_forward_t`] takes images in [0,1]
+/// and returns logits.
 #[derive(Debug)]
 pub struct TinyNetwork {
     arch: Arch,
@@ -173,7 +171,7 @@ pub struct TinyNetwork {
     shape: NetworkShape,
     mean: Tensor,
     std: Tensor,
-    stem_conv: nn::Conv2D,
+    stem_conv: Conv,
     stem_bn: nn::BatchNorm,
     layers: Vec<Layer>,
     last_bn: nn::BatchNorm,
@@ -265,28 +263,11 @@ impl TinyNetwork {
         }
     }
 
-    /// Logits for normalised inputs, without the built-in normalisation.
-    fn forward_normalized(&self, xs: &Tensor, train: bool) -> Tensor {
-        let mut x = xs.apply(&self.stem_conv).apply_t(&self.stem_bn, train);
-        for layer in &self.layers {
-            x = match layer {
-                Layer::Cell(cell) => cell.forward(&x, train),
-                Layer::Reduction(block) => block.forward(&x, train),
-            };
-        }
-        x.apply_t(&self.last_bn, train)
-            .relu()
-            .adaptive_avg_pool2d([1, 1])
-            .flatten(1, -1)
-            .apply(&self.classifier)
-    }
-}
-
-impl ModuleT for TinyNetwork {
-    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let kind = xs.kind();
-        let normalized = (xs - self.mean.to_kind(kind)) / self.std.to_kind(kind);
-        self.forward_normalized(&normalized, train)
+    /// Logits of [0,1] images; `train` puts BatchNorm in training mode. Fails (rather than
+    /// panicking) when the device does, e.g. when it runs out of memory.
+    pub fn try_forward_t(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        let options = ForwardOptions { train, batch_norm: true };
+        self.forward_with(&self.normalize(xs)?, options, &mut |_, _| {})
     }
 }
 

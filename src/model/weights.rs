@@ -33,13 +33,24 @@ impl WeightsMeta {
         ])
     }
 
-    fn from_map(map: &BTreeMap<String, String>) -> Option<WeightsMeta> {
-        Some(WeightsMeta {
-            arch: map.get("arch")?.clone(),
-            dataset: map.get("dataset")?.clone(),
-            channels: map.get("channels")?.parse().ok()?,
-            cells_per_stage: map.get("cells_per_stage")?.parse().ok()?,
-        })
+    /// `None` when the map has none of the keys (weights from elsewhere); an error naming the key
+    /// when it has some of them but not all, or a value that does not parse.
+    fn from_map(map: &BTreeMap<String, String>) -> std::result::Result<Option<WeightsMeta>, String> {
+        const KEYS: [&str; 4] = ["arch", "dataset", "channels", "cells_per_stage"];
+        if KEYS.iter().all(|k| !map.contains_key(*k)) {
+            return Ok(None);
+        }
+        let get = |key: &str| map.get(key).ok_or_else(|| format!("it has no '{key}'"));
+        let number = |key: &str| -> std::result::Result<usize, String> {
+            let text = get(key)?;
+            text.parse().map_err(|_| format!("'{key}' is '{text}', not a whole number"))
+        };
+        Ok(Some(WeightsMeta {
+            arch: get("arch")?.clone(),
+            dataset: get("dataset")?.clone(),
+            channels: number("channels")?,
+            cells_per_stage: number("cells_per_stage")?,
+        }))
     }
 }
 
@@ -114,7 +125,15 @@ pub fn save_weights(vs: &VarStore, path: &Path, meta: &WeightsMeta) -> Result<()
 
 /// The metadata of a weights file, `None` when it carries none (weights from elsewhere).
 pub fn read_weights_meta(path: &Path) -> Result<Option<WeightsMeta>> {
-    Ok(WeightsMeta::from_map(&read_safetensors_metadata(path)?))
+    WeightsMeta::from_map(&read_safetensors_metadata(path)?).map_err(|problem| {
+        Error::input_file(
+            path,
+            format!(
+                "the weights file's nasrob metadata is damaged ({problem}); it was edited or not written by \
+                 nasrob train: train the network again, or restore the file"
+            ),
+        )
+    })
 }
 
 /// Loads weights into `vs` after checking they were made for `expected` (when the file says) and
@@ -158,6 +177,15 @@ pub fn load_weights(vs: &mut VarStore, path: &Path, expected: &WeightsMeta) -> R
                 var.size()
             )));
         }
+        if src.f_isfinite()?.f_all()?.f_int64_value(&[])? == 0 {
+            return Err(Error::input_file(
+                path,
+                format!(
+                    "tensor {name} holds NaN or infinite values (the training diverged?): these weights give no \
+                     meaningful measurement; train the network again"
+                ),
+            ));
+        }
     }
     if let Some(extra) = file.keys().find(|k| !variables.contains_key(*k)) {
         return Err(mismatch(format!("the file has {extra}, which this network lacks")));
@@ -166,7 +194,7 @@ pub fn load_weights(vs: &mut VarStore, path: &Path, expected: &WeightsMeta) -> R
         for (name, var) in &variables {
             let src = &file[name];
             let mut var = var.shallow_clone();
-            var.f_copy_(&src.to_device(var.device()).to_kind(var.kind()))?;
+            var.f_copy_(&src.f_to_device(var.device())?.f_to_kind(var.kind())?)?;
         }
         Ok(())
     })

@@ -3,7 +3,6 @@
 //! cross-entropy of one minibatch with BatchNorm in training mode, per-layer quantities summed over
 //! every Conv2d and Linear weight.
 
-use tch::nn::ModuleT;
 use tch::{Kind, Tensor};
 
 use super::ProxyConfig;
@@ -44,7 +43,7 @@ fn over_loss_gradients(
     f: impl Fn(&Tensor, &Tensor) -> Result<f64>,
 ) -> Result<f64> {
     let weights = net.layer_weights();
-    let loss = mean_cross_entropy(&net.net().forward_t(x, true), y)?;
+    let loss = mean_cross_entropy(&net.net().try_forward_t(x, true)?, y)?;
     let grads = gradients(&loss, &weights, false, false)?;
     let mut total = 0.0;
     for (w, g) in weights.iter().zip(&grads) {
@@ -77,7 +76,7 @@ pub fn plain(net: &ProxyNetwork, x: &Tensor, y: &Tensor) -> Result<f64> {
 /// Σ −W ⊙ Hg, with g = ∂L/∂W and Hg = ∂(Σ g·∂L/∂W)/∂W (g held constant).
 pub fn grasp(net: &ProxyNetwork, x: &Tensor, y: &Tensor) -> Result<f64> {
     let weights = net.layer_weights();
-    let loss = mean_cross_entropy(&net.net().forward_t(x, true), y)?;
+    let loss = mean_cross_entropy(&net.net().try_forward_t(x, true)?, y)?;
     let grads = gradients(&loss, &weights, true, true)?;
     let mut z: Option<Tensor> = None;
     for g in grads.iter().flatten() {
@@ -104,12 +103,12 @@ pub fn grasp(net: &ProxyNetwork, x: &Tensor, y: &Tensor) -> Result<f64> {
 pub fn fisher(net: &ProxyNetwork, x: &Tensor, y: &Tensor) -> Result<f64> {
     let mut activations: Vec<Tensor> = Vec::new();
     let mut fans: Vec<i64> = Vec::new();
-    let logits = net.net().forward_with(&net.net().normalize(x), TRAIN, &mut |site, t| {
+    let logits = net.net().forward_with(&net.net().normalize(x)?, TRAIN, &mut |site, t| {
         if let Site::Conv { fan_in } | Site::Linear { fan_in } = site {
             activations.push(t.shallow_clone());
             fans.push(fan_in);
         }
-    });
+    })?;
     let loss = mean_cross_entropy(&logits, y)?;
     let grads = gradients(&loss, &activations, false, false)?;
     let mut total = 0.0;
@@ -142,7 +141,7 @@ pub fn synflow(net: &mut ProxyNetwork) -> Result<f64> {
     let device = net.vs().device();
     let ones = Tensor::f_ones([1, shape.input_channels as i64, side, side], (Kind::Double, device))?;
     let options = ForwardOptions { train: false, batch_norm: false };
-    let r = net.net().forward_with(&ones, options, &mut |_, _| {}).f_sum(Kind::Double)?;
+    let r = net.net().forward_with(&ones, options, &mut |_, _| {})?.f_sum(Kind::Double)?;
     let weights = net.layer_weights();
     let grads = gradients(&r, &weights, false, false)?;
     let mut total = 0.0;
@@ -157,8 +156,8 @@ pub fn synflow(net: &mut ProxyNetwork) -> Result<f64> {
 /// Per-image Jacobians ∂(Σ logits)/∂x with respect to the normalised input, BatchNorm in training
 /// mode; also the number of classes.
 fn input_jacobian(net: &ProxyNetwork, x: &Tensor) -> Result<(Tensor, i64)> {
-    let input = net.net().normalize(x).detach().f_set_requires_grad(true)?;
-    let logits = net.net().forward_with(&input, TRAIN, &mut |_, _| {});
+    let input = net.net().normalize(x)?.f_detach()?.f_set_requires_grad(true)?;
+    let logits = net.net().forward_with(&input, TRAIN, &mut |_, _| {})?;
     let classes = logits.size()[1];
     let grads = gradients(&logits, std::slice::from_ref(&input), false, false)?;
     let jacobian = match grads.into_iter().next().flatten() {
@@ -188,11 +187,11 @@ pub fn nwot(net: &ProxyNetwork, x: &Tensor) -> Result<f64> {
         let n = x.size()[0];
         let mut kernel = Tensor::f_zeros([n, n], (Kind::Double, x.device()))?;
         let mut failure = None;
-        let _logits = net.net().forward_with(&net.net().normalize(x), TRAIN, &mut |site, t| {
+        let _logits = net.net().forward_with(&net.net().normalize(x)?, TRAIN, &mut |site, t| {
             if site == Site::ReluInput && failure.is_none() {
                 failure = nwot_kernel_update(&mut kernel, t).err();
             }
-        });
+        })?;
         if let Some(e) = failure {
             return Err(e);
         }
@@ -234,8 +233,8 @@ pub fn zen(net: &ProxyNetwork, inputs: &DeviceInputs, config: &ProxyConfig) -> R
     tch::no_grad(|| {
         let (x, noise) = inputs.zen();
         let mixed = x + noise * 0.01;
-        let a = net.net().features_with(x, TRAIN);
-        let b = net.net().features_with(&mixed, TRAIN);
+        let a = net.net().features_with(x, TRAIN)?;
+        let b = net.net().features_with(&mixed, TRAIN)?;
         let distance = (a - b)
             .f_abs()?
             .f_sum_dim_intlist([1i64, 2, 3].as_slice(), false, Kind::Float)?

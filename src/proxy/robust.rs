@@ -10,7 +10,6 @@
 //! al. 2019) are used because the L-inf bound needs the L1 norm of each row J_k, which a
 //! projection mixing rows cannot give.
 
-use tch::nn::ModuleT;
 use tch::{Kind, Tensor};
 
 use super::measures::gradients;
@@ -22,7 +21,7 @@ const IMAGE_DIMS: [i64; 3] = [1, 2, 3];
 /// The rows J_k(x_i) for k in `classes` (each `batch × C × H × W`) and the number of classes K.
 fn jacobian_rows(net: &ProxyNetwork, x: &Tensor, classes: &[i64]) -> Result<(Vec<Tensor>, i64)> {
     let input = x.detach().f_set_requires_grad(true)?;
-    let logits = net.net().forward_t(&input, false);
+    let logits = net.net().try_forward_t(&input, false)?;
     let k = logits.size()[1];
     let mut rows = Vec::with_capacity(classes.len());
     for (i, &class) in classes.iter().enumerate() {
@@ -73,7 +72,7 @@ pub fn jacob_bound(net: &ProxyNetwork, x: &Tensor, classes: &[i64], delta: f64) 
 /// the eigenvalue is the Rayleigh quotient vᵀHv of the last step.
 pub fn hessian(net: &ProxyNetwork, x: &Tensor, y: &Tensor, start: &Tensor, iterations: usize) -> Result<f64> {
     let input = x.detach().f_set_requires_grad(true)?;
-    let logits = net.net().forward_t(&input, false);
+    let logits = net.net().try_forward_t(&input, false)?;
     let loss = logits.f_cross_entropy_loss::<Tensor>(y, None, tch::Reduction::Sum, -100, 0.0)?;
     let grad = gradients(&loss, std::slice::from_ref(&input), true, true)?.into_iter().next().flatten();
     let Some(grad) = grad.filter(Tensor::requires_grad) else { return Ok(0.0) };

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
-use tch::nn::{self, ModuleT};
-use tch::{Device, Kind, Tensor};
+use tch::nn;
+use tch::{Device, Kind, Reduction, Tensor};
 
 use crate::data::{DeviceImages, SplitSets};
 use crate::dataset::Dataset;
@@ -140,7 +140,7 @@ fn epoch_seed(seed: u64, epoch: usize) -> i64 {
 }
 
 /// Mean loss and accuracy of `net` on a whole image set, in eval mode.
-pub fn evaluate(net: &TinyNetwork, images: &DeviceImages, batch_size: usize) -> (f64, f64) {
+pub fn evaluate(net: &TinyNetwork, images: &DeviceImages, batch_size: usize) -> Result<(f64, f64)> {
     let _guard = tch::no_grad_guard();
     let n = images.len();
     let mut loss_sum = 0.0;
@@ -149,12 +149,16 @@ pub fn evaluate(net: &TinyNetwork, images: &DeviceImages, batch_size: usize) -> 
     while start < n {
         let len = (batch_size as i64).min(n - start);
         let (x, y) = images.slice(start, len);
-        let logits = net.forward_t(&x, false);
-        loss_sum += logits.cross_entropy_for_logits(&y).double_value(&[]) * len as f64;
-        correct += logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
+        let logits = net.try_forward_t(&x, false)?;
+        loss_sum += logits
+            .f_log_softmax(-1, Kind::Float)?
+            .f_nll_loss::<Tensor>(&y, None, Reduction::Mean, -100)?
+            .f_double_value(&[])?
+            * len as f64;
+        correct += logits.f_argmax(-1, false)?.f_eq_tensor(&y)?.f_sum(Kind::Int64)?.f_int64_value(&[])?;
         start += len;
     }
-    (loss_sum / n.max(1) as f64, correct as f64 / n.max(1) as f64)
+    Ok((loss_sum / n.max(1) as f64, correct as f64 / n.max(1) as f64))
 }
 
 fn sha256_file(path: &Path) -> Result<String> {
@@ -253,7 +257,7 @@ pub fn train(
             let len = batch.min(n - start);
             let (x, y) = train_images.batch(&order.narrow(0, start, len));
             let x = crate::data::augment(&x, padding);
-            let logits = net.forward_t(&x, true);
+            let logits = net.try_forward_t(&x, true)?;
             let loss = logits.cross_entropy_for_logits(&y);
             let loss_value = loss.double_value(&[]);
             if !loss_value.is_finite() {
@@ -280,12 +284,12 @@ pub fn train(
         }
         let (valid_loss, valid_accuracy) = match &valid_images {
             Some(v) => {
-                let (l, a) = evaluate(&net, v, spec.eval_batch_size);
+                let (l, a) = evaluate(&net, v, spec.eval_batch_size)?;
                 (Some(l), Some(a))
             }
             None => (None, None),
         };
-        let (test_loss, test_accuracy) = evaluate(&net, &test_images, spec.eval_batch_size);
+        let (test_loss, test_accuracy) = evaluate(&net, &test_images, spec.eval_batch_size)?;
         let record = EpochRecord {
             epoch,
             learning_rate: lr,

@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use tch::nn::{self, ModuleT};
-use tch::{Device, Kind, Tensor};
+use tch::nn;
+use tch::{Device, Kind, Reduction, Tensor};
 
 use super::{Hyper, Sgd};
 use crate::Result;
@@ -65,21 +65,26 @@ pub fn measure(index: usize, config: &ThroughputConfig, device: Device) -> Resul
     let size = shape.input_size as i64;
     let x = Tensor::rand([b, shape.input_channels as i64, size, size], (kind, device));
     let y = Tensor::randint(shape.num_classes as i64, [b], (Kind::Int64, device));
-    let mut step = || {
-        let loss = net.forward_t(&x, true).to_kind(Kind::Float).cross_entropy_for_logits(&y);
+    let mut step = || -> Result<()> {
+        let loss = net
+            .try_forward_t(&x, true)?
+            .f_to_kind(Kind::Float)?
+            .f_log_softmax(-1, Kind::Float)?
+            .f_nll_loss::<Tensor>(&y, None, Reduction::Mean, -100)?;
         sgd.zero_grad();
         loss.backward();
         sgd.step(0.01);
+        Ok(())
     };
     for _ in 0..config.warmup_steps {
-        step();
+        step()?;
     }
     if device.is_cuda() {
         tch::Cuda::synchronize(cuda_index(device));
     }
     let start = Instant::now();
     for _ in 0..config.steps {
-        step();
+        step()?;
     }
     if device.is_cuda() {
         tch::Cuda::synchronize(cuda_index(device));

@@ -1,6 +1,6 @@
 use std::collections::BTreeSet;
 
-use tch::nn::{self, ModuleT};
+use tch::nn;
 use tch::{Device, Kind, Tensor};
 
 use nasrob::dataset::Dataset;
@@ -70,7 +70,7 @@ fn forward_backward_and_safetensors_round_trip() {
         let net = TinyNetwork::new(&vs.root(), &arch, &shape, Dataset::Cifar10).unwrap();
         let x = Tensor::rand([4, 3, 32, 32], (Kind::Float, device));
         let y = Tensor::from_slice(&[0i64, 1, 2, 3]).to_device(device);
-        let logits = net.forward_t(&x, true);
+        let logits = net.try_forward_t(&x, true).unwrap();
         assert_eq!(logits.size(), vec![4, 10]);
         let loss = logits.cross_entropy_for_logits(&y);
         loss.backward();
@@ -81,11 +81,11 @@ fn forward_backward_and_safetensors_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.safetensors");
         save_weights(&vs, &path, &net.weights_meta()).unwrap();
-        let before = net.forward_t(&x, false);
+        let before = net.try_forward_t(&x, false).unwrap();
         let mut vs2 = nn::VarStore::new(device);
         let net2 = TinyNetwork::new(&vs2.root(), &arch, &shape, Dataset::Cifar10).unwrap();
         load_weights(&mut vs2, &path, &net2.weights_meta()).unwrap();
-        let after = net2.forward_t(&x, false);
+        let after = net2.try_forward_t(&x, false).unwrap();
         assert!(before.equal(&after), "logits differ after a safetensors round trip on {device:?}");
     }
 }
@@ -189,7 +189,9 @@ fn logits_equal_nb201_reference_networks_from_xautodl() {
             .iter()
             .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32))
             .collect();
-        let ours = Vec::<f32>::try_from(&tch::no_grad(|| net.forward_t(&x, false)).flatten(0, -1)).unwrap();
+        let ours =
+            Vec::<f32>::try_from(&tch::no_grad(|| net.try_forward_t(&x, false).unwrap()).flatten(0, -1))
+                .unwrap();
         assert_eq!(ours.len(), reference.len(), "{dataset} {index}");
         assert_eq!(ours.len(), 6 * dataset.num_classes(), "{dataset} {index}");
         for (i, (a, b)) in ours.iter().zip(&reference).enumerate() {
