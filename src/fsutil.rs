@@ -39,11 +39,21 @@ pub fn rename_into_place(tmp: &Path, path: &Path) -> Result<()> {
         return Err(Error::write(path, e));
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        if let Ok(dir) = File::open(parent) {
-            let _ = dir.sync_all();
-        }
+        sync_dir(parent);
     }
     Ok(())
+}
+
+/// Syncs a folder's entries (a rename into it) to disk, where the platform allows.
+pub fn sync_dir(dir: &Path) {
+    if let Ok(dir) = File::open(dir) {
+        let _ = dir.sync_all();
+    }
+}
+
+/// Whether process `pid` is known not to run: false when that cannot be told (no `/proc`).
+pub fn process_is_gone(pid: u32) -> bool {
+    Path::new("/proc/self").exists() && !Path::new("/proc").join(pid.to_string()).exists()
 }
 
 /// Writes a file atomically through `fill`, which receives the open temp file.

@@ -98,6 +98,9 @@ pub fn run(args: CorruptEvalArgs) -> Result<()> {
     let measurements = &run.measurements;
     let (index, dataset, split) = (run.network.index, run.network.dataset, &run.split);
     let (config_hash, part) = (&run.stored.config_hash, &run.stored.part);
+    for note in &run.stored.notes {
+        eprintln!("note: {note}");
+    }
 
     if args.json {
         let list: Vec<serde_json::Value> = measurements

@@ -178,6 +178,9 @@ fn score(args: ScoreArgs) -> Result<()> {
     let bar = progress::bar(options.archs.indices().len() as u64, "proxies");
     let report = score_benchmark(&options, &|n| bar.inc(n as u64))?;
     bar.finish_and_clear();
+    for note in &report.notes {
+        eprintln!("note: {note}");
+    }
     if args.json {
         let doc = serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?;
         return print_json(&doc);

@@ -136,6 +136,9 @@ pub fn run(cmd: SweepCommand) -> Result<()> {
         SweepCommand::Run(args) => run_shard(args),
         SweepCommand::Merge(args) => {
             let summary = merge(&args.dir, &args.out)?;
+            for note in &summary.notes {
+                eprintln!("note: {note}");
+            }
             if args.json {
                 println!("{}", to_json(&summary)?);
                 return Ok(());

@@ -33,6 +33,8 @@ pub struct Target {
 pub struct Stored {
     pub config_hash: String,
     pub part: String,
+    /// What recovering from interrupted writers to the benchmark folder did.
+    pub notes: Vec<String>,
 }
 
 impl Stored {
@@ -58,10 +60,11 @@ impl Stored {
             config_hash: Some(destination.config_hash()),
         };
         let inputs = [(network.weights.display().to_string(), weights_sha256)];
-        destination.write(&rows(&ctx)?, &inputs, command)?;
+        let notes = destination.write(&rows(&ctx)?, &inputs, command)?;
         Ok(Stored {
             config_hash: destination.config_hash().to_string(),
             part: destination.part().to_string(),
+            notes,
         })
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::rows::{SOURCE, TableRows};
 use crate::store::provenance::{Provenance, sha256_hex};
-use crate::store::{BenchDir, Rows};
+use crate::store::{BenchDir, Rows, Transaction};
 use crate::{Error, Result};
 
 /// Where one evaluation goes: a benchmark folder and the part name its configuration gives it.
@@ -25,6 +25,9 @@ impl Destination {
         let config_hash = sha256_hex(config.to_string().as_bytes());
         let part = format!("{stem}-{}", &config_hash[..16]);
         let bench = BenchDir::new(out);
+        if out.exists() && !out.is_dir() {
+            return Err(Error::input_file(out, "is a file, not a benchmark folder; pass a folder to --out"));
+        }
         for table in ["evaluations", "confusion", "sample_outcomes", "provenance"] {
             let path = bench.part_path(table, &part);
             if path.exists() {
@@ -50,30 +53,25 @@ impl Destination {
     }
 
     /// Appends `rows` and their provenance (the configuration, `inputs` as (name, SHA-256), the
-    /// command line): every part or none (a failure removes the parts already written).
+    /// command line) in one transaction: every part or none. Returns what recovering from
+    /// interrupted writers did.
     pub fn write(
         &self,
         rows: &TableRows,
         inputs: &[(String, String)],
         command: Option<String>,
-    ) -> Result<()> {
+    ) -> Result<Vec<String>> {
         let mut provenance = Provenance::new(SOURCE, command);
         provenance.inputs.extend(inputs.iter().cloned());
         provenance.config = Some(self.config.clone());
         let provenance = provenance.rows()?;
         let tables: [&Rows; 4] = [&rows.evaluations, &rows.confusion, &rows.sample_outcomes, &provenance];
-        let mut written: Vec<PathBuf> = Vec::new();
+        let mut tx = Transaction::begin(&self.bench, "evaluation")?;
         for table in tables {
-            match self.bench.append(&self.part, table, Some(&self.config_hash)) {
-                Ok(path) => written.push(path),
-                Err(e) => {
-                    for path in &written {
-                        let _ = std::fs::remove_file(path);
-                    }
-                    return Err(e);
-                }
-            }
+            tx.append(&self.part, table, Some(&self.config_hash))?;
         }
-        Ok(())
+        let notes = tx.notes().to_vec();
+        tx.commit()?;
+        Ok(notes)
     }
 }

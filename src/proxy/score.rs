@@ -16,7 +16,7 @@ use crate::model::read_weights_meta;
 use crate::space::{NetworkShape, SearchSpace};
 use crate::store::provenance::{Provenance, sha256_hex};
 use crate::store::schema::PROXIES;
-use crate::store::{BenchDir, Rows};
+use crate::store::{BenchDir, Rows, Transaction};
 use crate::{Error, Result};
 
 /// Which architectures to score.
@@ -115,6 +115,8 @@ pub struct ScoreReport {
     /// Total seconds per proxy over the architectures scored in this run.
     pub proxy_seconds: BTreeMap<String, f64>,
     pub parts: Vec<PathBuf>,
+    /// What recovering from interrupted writers to the benchmark folder did.
+    pub notes: Vec<String>,
 }
 
 impl ScoreOptions {
@@ -187,11 +189,9 @@ pub fn score_benchmark(options: &ScoreOptions, progress: &(dyn Fn(usize) + Sync)
     };
     let host = HostInputs::prepare(options.dataset, &options.input, &options.config)?;
     let provenance_part = format!("nasrob-proxies-{tag}");
-    if !bench.part_path("provenance", &provenance_part).exists() {
-        let mut provenance = Provenance::new(SOURCE, options.command.clone());
-        provenance.config = Some(config.clone());
-        bench.append(&provenance_part, &provenance.rows()?, Some(&config_hash))?;
-    }
+    let mut provenance = Provenance::new(SOURCE, options.command.clone());
+    provenance.config = Some(config.clone());
+    let provenance = provenance.rows()?;
     let on_gpu = options.device != Device::Cpu;
     let jobs = if on_gpu { 1 } else { options.jobs };
     if !on_gpu && jobs > 1 {
@@ -214,6 +214,7 @@ pub fn score_benchmark(options: &ScoreOptions, progress: &(dyn Fn(usize) + Sync)
         seconds: 0.0,
         proxy_seconds: BTreeMap::new(),
         parts: Vec::new(),
+        notes: Vec::new(),
     };
     let space = SearchSpace::nb201();
     let no_weights: Vec<PathBuf> = Vec::new();
@@ -265,9 +266,21 @@ pub fn score_benchmark(options: &ScoreOptions, progress: &(dyn Fn(usize) + Sync)
                 ])?;
             }
         }
+        // Each chunk is its own transaction (with the provenance row, the first time), so an
+        // interrupted run keeps its finished chunks and a rerun scores only the rest.
+        let mut tx = Transaction::begin(&bench, "proxy score")?;
+        report.notes.extend(tx.notes().iter().cloned());
+        if tx.part_exists(PROXIES.name, &part) {
+            report.chunks_skipped += 1;
+            continue;
+        }
+        if !tx.part_exists("provenance", &provenance_part) {
+            tx.append(&provenance_part, &provenance, Some(&config_hash))?;
+        }
         report.scored += chunk.len();
         report.rows_written += rows.len();
-        report.parts.push(bench.append(&part, &rows, Some(&config_hash))?);
+        report.parts.push(tx.append(&part, &rows, Some(&config_hash))?);
+        tx.commit()?;
     }
     report.seconds = start.elapsed().as_secs_f64();
     Ok(report)

@@ -46,7 +46,47 @@ pub fn check_file(path: &Path) -> Result<&'static TableSchema> {
             ),
         ));
     }
+    check_columns(path, table, metadata)?;
     Ok(table)
+}
+
+/// Every column of the file is a column of `table`, of its type (older schema versions may lack
+/// newer columns, which read as NULL).
+fn check_columns(
+    path: &Path,
+    table: &TableSchema,
+    metadata: &parquet::file::metadata::FileMetaData,
+) -> Result<()> {
+    let schema =
+        parquet::arrow::parquet_to_arrow_schema(metadata.schema_descr(), metadata.key_value_metadata())
+            .map_err(|e| Error::input_file(path, format!("unreadable column schema ({e})")))?;
+    let expected = table.arrow_schema();
+    for field in schema.fields() {
+        let Ok(want) = expected.field_with_name(field.name()) else {
+            return Err(Error::input_file(
+                path,
+                format!(
+                    "has a column '{}' that table {} does not have: it was not written by this nasrob's schema; \
+                     remove the file or re-import its source",
+                    field.name(),
+                    table.name
+                ),
+            ));
+        };
+        if want.data_type() != field.data_type() {
+            return Err(Error::input_file(
+                path,
+                format!(
+                    "column '{}' is {} but table {} stores {}: remove the file or re-import its source",
+                    field.name(),
+                    field.data_type(),
+                    table.name,
+                    want.data_type()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// An opened benchmark: the checked Parquet files of each table.
@@ -61,8 +101,14 @@ impl Bench {
     pub fn open(root: impl Into<PathBuf>) -> Result<Bench> {
         let root = root.into();
         if !root.is_dir() {
-            return Err(Error::input_file(&root, "benchmark folder not found"));
+            let problem = if root.exists() {
+                "is a file, not a benchmark folder; pass the folder (--bench DIR)"
+            } else {
+                "benchmark folder not found; pass the folder an import, an attack or a sweep merge wrote"
+            };
+            return Err(Error::input_file(&root, problem));
         }
+        super::transaction::check_not_interrupted(&root)?;
         let mut files: BTreeMap<&'static str, Vec<PathBuf>> = BTreeMap::new();
         for table in schema::TABLES {
             let dir = root.join(table.name);

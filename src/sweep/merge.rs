@@ -1,7 +1,8 @@
 //! Merging a sweep folder into a benchmark: the tables of every finished unit compacted into one
 //! file per table (sorted, deduplicated, schema-checked), the `architectures` and `costs` of the
-//! covered architectures, a `provenance` row, and the list of units still missing or failed in
-//! the form `sweep run --only` accepts.
+//! covered architectures and a `provenance` row, all in one transaction (a rerun replaces them
+//! together), and the list of units still missing or failed in the form `sweep run --only`
+//! accepts.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +12,7 @@ use super::units::{Unit, unit_list};
 use crate::dataset::Dataset;
 use crate::space::{NetworkShape, SearchSpace, network_cost};
 use crate::store::schema::{self, COSTS, PROVENANCE};
-use crate::store::{Rows, architecture_rows, write_parquet};
+use crate::store::{BenchDir, Rows, Transaction, architecture_rows, write_parquet};
 use crate::{Error, Result, fsutil};
 
 /// Tables each unit writes.
@@ -30,6 +31,8 @@ pub struct MergeSummary {
     pub rows: Vec<(String, usize)>,
     /// The file listing failed and missing units, when there are any.
     pub incomplete_list: Option<PathBuf>,
+    /// What recovering from interrupted writers to the benchmark folder did.
+    pub notes: Vec<String>,
 }
 
 /// Merges `sweep` into the benchmark folder `bench`. Rerunning it replaces its own output.
@@ -61,6 +64,7 @@ pub fn merge(sweep: &Path, bench: &Path) -> Result<MergeSummary> {
             }
         }
     }
+    let mut tx = Transaction::begin(&BenchDir::new(bench), "sweep merge")?;
     let mut rows_written = Vec::new();
     for table in UNIT_TABLES {
         let schema = schema::table(table).ok_or_else(|| Error::Internal(format!("no table {table}")))?;
@@ -69,18 +73,21 @@ pub fn merge(sweep: &Path, bench: &Path) -> Result<MergeSummary> {
             .map(|u| dir.tables_dir(u).join(format!("{table}.parquet")))
             .filter(|p| p.is_file())
             .collect();
-        let out = bench.join(table).join(format!("{part}.parquet"));
-        let n = crate::store::compact::compact(schema, &files, &out, Some(hash))?;
+        let mut n = 0;
+        tx.replace(table, &part, |out| {
+            n = crate::store::compact::compact(schema, &files, out, Some(hash))?;
+            Ok(())
+        })?;
         rows_written.push((table.to_string(), n));
     }
     let mut archs: Vec<usize> = units.iter().map(|u| u.index).collect();
     archs.sort_unstable();
     archs.dedup();
     let arch_rows = architecture_rows(&archs)?;
-    write_parquet(&bench.join("architectures").join(format!("{part}.parquet")), &arch_rows, Some(hash))?;
+    tx.replace("architectures", &part, |out| write_parquet(out, &arch_rows, Some(hash)))?;
     rows_written.push(("architectures".into(), arch_rows.len()));
     let cost = cost_rows(&config, &archs)?;
-    write_parquet(&bench.join("costs").join(format!("{part}.parquet")), &cost, Some(hash))?;
+    tx.replace("costs", &part, |out| write_parquet(out, &cost, Some(hash)))?;
     rows_written.push(("costs".into(), cost.len()));
     let mut provenance = Rows::new(&PROVENANCE);
     provenance.push(&[
@@ -97,7 +104,9 @@ pub fn merge(sweep: &Path, bench: &Path) -> Result<MergeSummary> {
         ("command", format!("nasrob sweep merge {} --out {}", sweep.display(), bench.display()).into()),
         ("created_at", crate::store::provenance::now_rfc3339().into()),
     ])?;
-    write_parquet(&bench.join("provenance").join(format!("{part}.parquet")), &provenance, Some(hash))?;
+    tx.replace("provenance", &part, |out| write_parquet(out, &provenance, Some(hash)))?;
+    let notes = tx.notes().to_vec();
+    tx.commit()?;
     let incomplete_path = bench.join(INCOMPLETE);
     let incomplete_list = if failed.is_empty() && missing.is_empty() {
         let _ = std::fs::remove_file(&incomplete_path);
@@ -114,6 +123,7 @@ pub fn merge(sweep: &Path, bench: &Path) -> Result<MergeSummary> {
         missing,
         rows: rows_written,
         incomplete_list,
+        notes,
     })
 }
 

@@ -17,6 +17,7 @@ use super::{ChunkedPart, ImportOptions, ImportReport, check_parts_absent, progre
 use crate::space::SearchSpace;
 use crate::store::provenance::Provenance;
 use crate::store::schema::{CONFUSION, EVALUATIONS, PROVENANCE};
+use crate::store::transaction::Transaction;
 use crate::store::write::{BenchDir, Value};
 use crate::{Error, Result};
 
@@ -171,16 +172,17 @@ pub fn import_jung2023(dir: &Path, bench: &BenchDir, options: &ImportOptions) ->
             parts.push((&CONFUSION, format!("{SOURCE}-{dataset}")));
         }
     }
-    check_parts_absent(bench, SOURCE, &parts)?;
+    let mut tx = Transaction::begin(bench, "import jung2023")?;
+    check_parts_absent(&tx, SOURCE, &parts)?;
 
     let files: usize = plan.iter().map(|(_, f)| f.iter().map(|(_, m)| m.len()).sum::<usize>()).sum();
     let bar = progress_bar(options, files as u64, SOURCE);
     let mut written = Vec::new();
     for (dataset, found) in &plan {
         let part = format!("{SOURCE}-{dataset}");
-        let mut evaluations = ChunkedPart::create(bench, &part, &EVALUATIONS)?;
+        let mut evaluations = ChunkedPart::create(&mut tx, &part, &EVALUATIONS)?;
         let mut confusion = if found.iter().any(|(_, m)| m.contains("cm")) {
-            Some(ChunkedPart::create(bench, &part, &CONFUSION)?)
+            Some(ChunkedPart::create(&mut tx, &part, &CONFUSION)?)
         } else {
             None
         };
@@ -249,8 +251,10 @@ pub fn import_jung2023(dir: &Path, bench: &BenchDir, options: &ImportOptions) ->
         "datasets": plan.iter().map(|(d, _)| *d).collect::<Vec<_>>(),
         "hp": HP, "channels": CHANNELS, "cells_per_stage": CELLS, "split": "test",
     }));
-    let path = bench.append(SOURCE, &provenance.rows()?, None)?;
+    let path = tx.append(SOURCE, &provenance.rows()?, None)?;
     written.push(super::ImportedPart { table: PROVENANCE.name.into(), path, rows: 1 });
+    notes.splice(0..0, tx.notes().iter().cloned());
+    tx.commit()?;
     Ok(ImportReport { source: SOURCE.into(), parts: written, notes })
 }
 
@@ -326,12 +330,20 @@ fn push_confusion(
 }
 
 /// The value at level `l` as a number; `None` for a JSON null (not measured).
+/// An accuracy or confidence: a fraction in [0, 1], or null where the dataset has no value.
 fn number(value: &Json, path: &dyn Fn() -> std::path::PathBuf, uid: usize, l: usize) -> Result<Option<f64>> {
     if value.is_null() {
         return Ok(None);
     }
     match json_f64(value) {
-        Some(v) => Ok(Some(v)),
+        Some(v) if v.is_finite() && (0.0..=1.0).contains(&v) => Ok(Some(v)),
+        Some(v) => Err(Error::input_file(
+            path(),
+            format!(
+                "architecture {uid}, position {l}: {v} is not a fraction in [0, 1]; the released files hold \
+                 accuracies and confidences as fractions, so this file is damaged or not from the dataset"
+            ),
+        )),
         None => Err(Error::input_file(
             path(),
             format!("architecture {uid}, position {l}: expected a number, found {value}"),

@@ -1,7 +1,8 @@
 //! Importers of published NB201 benchmarks into nasrob's tables. Each one checks its input
-//! against the search space, writes its rows as new parts through [`BenchDir`] and records a
-//! `provenance` row (source, tool version, SHA-256 of every input, command, time). Importing the
-//! same source twice into one benchmark is refused: appends never edit.
+//! against the search space and its values (accuracies in [0, 1], finite, every expected row and
+//! column), writes its rows as new parts in one [`Transaction`] with a `provenance` row (source,
+//! tool version, SHA-256 of every input, command, time): all parts or none. Importing the same
+//! source twice into one benchmark is refused: appends never edit.
 
 mod jung2023;
 mod nb201;
@@ -16,7 +17,8 @@ pub use text::{Csv, CsvRow, parse_csv, parse_json};
 pub use zero_cost::{NASLIB_OPS, ZeroCostFormat, import_zero_cost, naslib_tuple_to_arch};
 
 use super::schema::TableSchema;
-use super::write::{BenchDir, PartWriter, Rows};
+use super::transaction::Transaction;
+use super::write::{PartWriter, Rows};
 use crate::{Error, Result};
 
 /// Rows a part writer holds before it writes them out (bounds an import's memory).
@@ -61,13 +63,13 @@ pub(crate) fn read_input(path: &Path) -> Result<Vec<u8>> {
 
 /// Refuses the import when any of its parts exists already, naming that part.
 pub(crate) fn check_parts_absent(
-    bench: &BenchDir,
+    tx: &Transaction,
     source: &str,
     parts: &[(&TableSchema, String)],
 ) -> Result<()> {
+    let bench = tx.bench();
     for (schema, part) in parts {
-        let path = bench.part_path(schema.name, part);
-        if path.exists() {
+        if tx.part_exists(schema.name, part) {
             return Err(Error::input(format!(
                 "{source} was already imported into {}: part {}/{part}.parquet exists; appends never edit \
                  existing parts, so import into a new benchmark folder (or delete that import's parts first)",
@@ -79,15 +81,21 @@ pub(crate) fn check_parts_absent(
     Ok(())
 }
 
-/// A part being written in chunks.
+/// A part being written in chunks, staged in a transaction.
 pub(crate) struct ChunkedPart {
     writer: PartWriter,
+    path: PathBuf,
     pending: Rows,
 }
 
 impl ChunkedPart {
-    pub(crate) fn create(bench: &BenchDir, part: &str, schema: &'static TableSchema) -> Result<ChunkedPart> {
-        Ok(ChunkedPart { writer: bench.part_writer(part, schema, None)?, pending: Rows::new(schema) })
+    pub(crate) fn create(
+        tx: &mut Transaction,
+        part: &str,
+        schema: &'static TableSchema,
+    ) -> Result<ChunkedPart> {
+        let (writer, path) = tx.part_writer(part, schema, None)?;
+        Ok(ChunkedPart { writer, path, pending: Rows::new(schema) })
     }
 
     pub(crate) fn push(&mut self, row: &[(&str, super::write::Value)]) -> Result<()> {
@@ -104,13 +112,13 @@ impl ChunkedPart {
         self.writer.write(&rows)
     }
 
-    /// Writes the rest and renames the file into place.
+    /// Writes the rest and closes the staged file; the part becomes visible at the commit.
     pub(crate) fn finish(mut self) -> Result<ImportedPart> {
         self.flush()?;
         let rows = self.writer.rows();
         let table = self.pending.schema().name.to_string();
-        let path = self.writer.finish()?;
-        Ok(ImportedPart { table, path, rows })
+        self.writer.finish()?;
+        Ok(ImportedPart { table, path: self.path, rows })
     }
 }
 

@@ -1,6 +1,7 @@
 //! NB201 test accuracies in the layout of `nats_bench.csv` (built with the NATS-Bench API): row i
 //! is index i; columns `CIFAR10TestAccuracy200Epochs`, `CIFAR100TestAccuracy200Epochs`,
 //! `ImageNetTestAccuracy200Epochs` (percent, mean over seeds, 200 epochs), `ArchitectureString`.
+//! All 15,625 rows and all three columns must be there, every value a percentage.
 
 use std::path::Path;
 
@@ -9,6 +10,7 @@ use super::{ChunkedPart, ImportOptions, ImportReport, ImportedPart, check_parts_
 use crate::space::SearchSpace;
 use crate::store::provenance::Provenance;
 use crate::store::schema::{EVALUATIONS, PROVENANCE};
+use crate::store::transaction::Transaction;
 use crate::store::write::BenchDir;
 use crate::{Error, Result};
 
@@ -26,18 +28,18 @@ pub fn import_nb201_accuracy(csv: &Path, bench: &BenchDir, options: &ImportOptio
     let bytes = read_input(csv)?;
     let table = parse_csv(csv, &bytes)?;
     let arch_col = table.require(csv, "ArchitectureString")?;
-    let value_cols: Vec<(usize, &str, &str)> = COLUMNS
-        .iter()
-        .filter_map(|&(name, dataset, split)| table.column(name).map(|c| (c, dataset, split)))
-        .collect();
-    if value_cols.is_empty() {
-        return Err(Error::input_file(
-            csv,
-            format!(
-                "line 1: the header has none of the accuracy columns {}",
-                COLUMNS.map(|c| c.0).join(", ")
-            ),
-        ));
+    let mut value_cols: Vec<(usize, &str, &str)> = Vec::with_capacity(COLUMNS.len());
+    for (name, dataset, split) in COLUMNS {
+        let Some(col) = table.column(name) else {
+            return Err(Error::input_file(
+                csv,
+                format!(
+                    "line 1: the header lacks the column {name}; nats_bench.csv has {}",
+                    COLUMNS.map(|c| c.0).join(", ")
+                ),
+            ));
+        };
+        value_cols.push((col, dataset, split));
     }
     let space = SearchSpace::nb201();
     if table.rows.len() > space.len() {
@@ -47,7 +49,6 @@ pub fn import_nb201_accuracy(csv: &Path, bench: &BenchDir, options: &ImportOptio
         ));
     }
     let part = SOURCE.to_string();
-    check_parts_absent(bench, SOURCE, &[(&EVALUATIONS, part.clone()), (&PROVENANCE, part.clone())])?;
 
     let mut provenance = Provenance::new(SOURCE, options.command.clone());
     let name =
@@ -69,9 +70,6 @@ pub fn import_nb201_accuracy(csv: &Path, bench: &BenchDir, options: &ImportOptio
         }
         for (k, &(col, dataset, _)) in value_cols.iter().enumerate() {
             let text = row.fields[col].trim();
-            if text.is_empty() || text.eq_ignore_ascii_case("nan") {
-                continue;
-            }
             let percent: f64 = text.parse().map_err(|_| {
                 Error::input_file(
                     csv,
@@ -81,16 +79,32 @@ pub fn import_nb201_accuracy(csv: &Path, bench: &BenchDir, options: &ImportOptio
                     ),
                 )
             })?;
-            if !(0.0..=100.0).contains(&percent) {
+            if !(percent.is_finite() && (0.0..=100.0).contains(&percent)) {
                 return Err(Error::input_file(
                     csv,
-                    format!("line {}: accuracy {percent} is not a percentage in 0..100", row.line),
+                    format!(
+                        "line {}: {} of index {index} is {percent}, not a percentage in 0..100",
+                        row.line, table.header[col]
+                    ),
                 ));
             }
             values.push((k, index, percent));
         }
     }
-    let mut evaluations = ChunkedPart::create(bench, &part, &EVALUATIONS)?;
+    if table.rows.len() < space.len() {
+        return Err(Error::input_file(
+            csv,
+            format!(
+                "{} rows, but NB201 has {} architectures (row i is index i): the file is truncated; use the \
+                 whole nats_bench.csv",
+                table.rows.len(),
+                space.len()
+            ),
+        ));
+    }
+    let mut tx = Transaction::begin(bench, "import nb201-accuracy")?;
+    check_parts_absent(&tx, SOURCE, &[(&EVALUATIONS, part.clone()), (&PROVENANCE, part.clone())])?;
+    let mut evaluations = ChunkedPart::create(&mut tx, &part, &EVALUATIONS)?;
     for (k, &(_, dataset, split)) in value_cols.iter().enumerate() {
         for &(_, index, percent) in values.iter().filter(|v| v.0 == k) {
             evaluations.push(&[
@@ -112,7 +126,9 @@ pub fn import_nb201_accuracy(csv: &Path, bench: &BenchDir, options: &ImportOptio
         "unit_in_source": "percent", "stored_as": "fraction", "hp": 200, "seed": "mean over seeds",
         "splits": value_cols.iter().map(|&(_, d, s)| serde_json::json!({"dataset": d, "split": s})).collect::<Vec<_>>(),
     }));
-    let path = bench.append(&part, &provenance.rows()?, None)?;
+    let path = tx.append(&part, &provenance.rows()?, None)?;
     parts.push(ImportedPart { table: PROVENANCE.name.into(), path, rows: 1 });
-    Ok(ImportReport { source: SOURCE.into(), parts, notes: Vec::new() })
+    let notes = tx.notes().to_vec();
+    tx.commit()?;
+    Ok(ImportReport { source: SOURCE.into(), parts, notes })
 }

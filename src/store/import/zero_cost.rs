@@ -22,6 +22,7 @@ use crate::dataset::Dataset;
 use crate::space::{Arch, Op, SearchSpace};
 use crate::store::provenance::Provenance;
 use crate::store::schema::{EVALUATIONS, PROVENANCE, PROXIES};
+use crate::store::transaction::Transaction;
 use crate::store::write::{BenchDir, Value};
 use crate::{Error, Result};
 
@@ -126,7 +127,6 @@ fn import_csv(
         return Err(Error::input_file(path, "line 1: the header names no proxy columns"));
     }
     let part = format!("{SOURCE_CSV}-{}", dataset.name());
-    check_parts_absent(bench, SOURCE_CSV, &[(&PROXIES, part.clone()), (&PROVENANCE, part.clone())])?;
     let space = SearchSpace::nb201();
     // Parse everything before writing: (index, proxy position, value text).
     let mut cells: Vec<(usize, usize, Option<f64>)> = Vec::with_capacity(table.rows.len() * proxies.len());
@@ -173,16 +173,20 @@ fn import_csv(
     provenance.config = Some(
         serde_json::json!({"dataset": dataset.name(), "weights": "init", "format": "NAS-Bench-Suite-Zero csv"}),
     );
-    let mut writer = ChunkedPart::create(bench, &part, &PROXIES)?;
+    let mut tx = Transaction::begin(bench, "import zero-cost")?;
+    check_parts_absent(&tx, SOURCE_CSV, &[(&PROXIES, part.clone()), (&PROVENANCE, part.clone())])?;
+    let mut writer = ChunkedPart::create(&mut tx, &part, &PROXIES)?;
     for (p, &(_, name)) in proxies.iter().enumerate() {
         for &(index, _, value) in cells.iter().filter(|c| c.1 == p) {
             push_proxy(&mut writer, SOURCE_CSV, index, dataset, name, value, None)?;
         }
     }
     let mut parts = vec![writer.finish()?];
-    let path = bench.append(&part, &provenance.rows()?, None)?;
+    let path = tx.append(&part, &provenance.rows()?, None)?;
     parts.push(ImportedPart { table: PROVENANCE.name.into(), path, rows: 1 });
-    Ok(ImportReport { source: SOURCE_CSV.into(), parts, notes: Vec::new() })
+    let notes = tx.notes().to_vec();
+    tx.commit()?;
+    Ok(ImportReport { source: SOURCE_CSV.into(), parts, notes })
 }
 
 fn parse_number(text: &str) -> Option<f64> {
@@ -256,11 +260,6 @@ fn import_json(
         )));
     }
     let part = SOURCE_JSON.to_string();
-    check_parts_absent(
-        bench,
-        SOURCE_JSON,
-        &[(&PROXIES, part.clone()), (&EVALUATIONS, part.clone()), (&PROVENANCE, part.clone())],
-    )?;
     // Check every entry before the first write.
     struct Entry<'a> {
         dataset: Dataset,
@@ -300,23 +299,32 @@ fn import_json(
                 }
             }
             if let Some(v) = fields.get("val_accuracy") {
-                if json_f64(v).is_none() {
-                    return Err(Error::input_file(path, format!("{at}: val_accuracy {v} is not a number")));
+                if !json_f64(v).is_some_and(|a| a.is_finite() && (0.0..=100.0).contains(&a)) {
+                    return Err(Error::input_file(
+                        path,
+                        format!("{at}: val_accuracy {v} is not a percentage in 0..100"),
+                    ));
                 }
             }
             entries.push(Entry { dataset: *dataset, index, fields });
         }
     }
     entries.sort_by_key(|e| (e.dataset, e.index));
-    let mut proxies = ChunkedPart::create(bench, &part, &PROXIES)?;
-    let mut evaluations = ChunkedPart::create(bench, &part, &EVALUATIONS)?;
+    let mut tx = Transaction::begin(bench, "import zero-cost")?;
+    check_parts_absent(
+        &tx,
+        SOURCE_JSON,
+        &[(&PROXIES, part.clone()), (&EVALUATIONS, part.clone()), (&PROVENANCE, part.clone())],
+    )?;
+    let mut proxies = ChunkedPart::create(&mut tx, &part, &PROXIES)?;
+    let mut evaluations = ChunkedPart::create(&mut tx, &part, &EVALUATIONS)?;
     let mut proxy_names: Vec<&str> = entries
         .iter()
         .flat_map(|e| e.fields.iter().filter(|(_, v)| v.is_object()).map(|(k, _)| k.as_str()))
         .collect();
     proxy_names.sort_unstable();
     proxy_names.dedup();
-    let mut notes = Vec::new();
+    let mut notes = tx.notes().to_vec();
     for name in &proxy_names {
         for e in &entries {
             let Some(Json::Object(inner)) = e.fields.get(*name) else { continue };
@@ -351,8 +359,9 @@ fn import_json(
         "weights": "init", "format": "NASLib zc_nasbench201.json",
         "val_accuracy": "percent in the source, stored as a fraction; split valid; hp unknown (NULL)",
     }));
-    let path = bench.append(&part, &provenance.rows()?, None)?;
+    let path = tx.append(&part, &provenance.rows()?, None)?;
     parts.push(ImportedPart { table: PROVENANCE.name.into(), path, rows: 1 });
+    tx.commit()?;
     Ok(ImportReport { source: SOURCE_JSON.into(), parts, notes })
 }
 
