@@ -10,7 +10,11 @@ use clap::Parser;
 fn main() -> ExitCode {
     #[cfg(feature = "torch")]
     passive_openmp();
-    let args = cli::Cli::parse();
+    exit_1_on_panic();
+    let args = match cli::Cli::try_parse() {
+        Ok(args) => args,
+        Err(e) => return cli::argument_error(&e),
+    };
     match cli::run(args) {
         Ok(()) => ExitCode::from(nasrob::error::EXIT_OK),
         Err(err) => {
@@ -18,6 +22,23 @@ fn main() -> ExitCode {
             ExitCode::from(err.exit_code())
         }
     }
+}
+
+/// A panic is a fault inside nasrob (or libtorch's infallible calls): it ends the process with the
+/// documented code 1 and one `error:` line, never Rust's 101.
+fn exit_1_on_panic() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let line = nasrob::store::read::one_line(&message);
+        eprintln!("error: internal error: {line}{place}; please report it with the command that caused it");
+        std::process::exit(i32::from(nasrob::error::EXIT_INTERNAL));
+    }));
 }
 
 /// libtorch's OpenMP runtime (libgomp) keeps idle worker threads spinning by default. When the

@@ -124,9 +124,45 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// The command line as typed, for provenance (arguments with spaces in single quotes).
+/// Prints a command-line error as one `error:` line and one `hint:` line and returns exit code 2;
+/// `--help` and `--version` print in full and return 0.
+pub fn argument_error(error: &clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    use std::process::ExitCode;
+
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = error.print();
+            return ExitCode::from(nasrob::error::EXIT_OK);
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+            return ExitCode::from(nasrob::error::EXIT_BAD_INPUT);
+        }
+        _ => {}
+    }
+    let text = error.render().to_string();
+    let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let message =
+        lines.iter().find(|l| l.starts_with("error:")).copied().unwrap_or("error: invalid arguments");
+    let command: Vec<&str> = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("Usage:"))
+        .map(|usage| usage.split_whitespace().take_while(|w| !w.starts_with(['[', '<', '-'])).collect())
+        .unwrap_or_else(|| vec!["nasrob"]);
+    let hint = match lines.iter().find_map(|l| l.strip_prefix("tip:")) {
+        Some(tip) => format!("hint: {}; `{} --help` lists the arguments", tip.trim(), command.join(" ")),
+        None => format!("hint: `{} --help` lists the arguments", command.join(" ")),
+    };
+    eprintln!("{message}\n{hint}");
+    ExitCode::from(nasrob::error::EXIT_BAD_INPUT)
+}
+
+/// The command line as typed, for provenance (arguments with spaces in single quotes; bytes that
+/// are not UTF-8 as U+FFFD).
 pub(crate) fn command_line() -> String {
-    std::env::args()
+    std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
         .map(|a| {
             if a.is_empty() || a.contains([' ', '\'', '"', '|']) {
                 format!("'{}'", a.replace('\'', "'\\''"))

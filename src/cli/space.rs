@@ -169,13 +169,30 @@ fn list(args: ListArgs) -> Result<()> {
     Ok(())
 }
 
+/// Writes the architectures (and costs) files together: both are written under temp names first,
+/// so a failure leaves neither.
 fn export(args: ExportArgs) -> Result<()> {
     let indices = selected(args.unique);
-    write_parquet(&args.out, &architecture_rows(&indices)?, None)?;
+    let mut outputs = vec![(args.out.clone(), architecture_rows(&indices)?)];
+    if let Some(path) = &args.costs_out {
+        outputs.push((path.clone(), cost_rows(&indices)?));
+    }
+    let mut staged: Vec<(PathBuf, &PathBuf)> = Vec::new();
+    for (path, rows) in &outputs {
+        let tmp = nasrob::fsutil::temp_path_for(path);
+        if let Err(e) = write_parquet(&tmp, rows, None) {
+            for (tmp, _) in &staged {
+                let _ = std::fs::remove_file(tmp);
+            }
+            return Err(e);
+        }
+        staged.push((tmp, path));
+    }
+    for (tmp, path) in &staged {
+        nasrob::fsutil::rename_into_place(tmp, path)?;
+    }
     println!("wrote {} architectures to {}", indices.len(), args.out.display());
-    if let Some(path) = args.costs_out {
-        let rows = cost_rows(&indices)?;
-        write_parquet(&path, &rows, None)?;
+    if let Some((path, rows)) = outputs.get(1) {
         println!("wrote {} cost rows to {}", rows.len(), path.display());
     }
     Ok(())

@@ -44,7 +44,9 @@ pub fn check_output_dir(dir: &Path) -> Result<()> {
 }
 
 fn probe(folder: &Path, target: &Path) -> Result<()> {
-    let unwritable = |e: std::io::Error| Error::input(format!("cannot write {}: {e}", target.display()));
+    // The command line is fine; the file system refuses it (permissions, a full or read-only
+    // disk): an environment failure, exit code 1, like every failed write.
+    let unwritable = |e: std::io::Error| Error::write(target, e);
     std::fs::create_dir_all(folder).map_err(unwritable)?;
     let probe = temp_path_for(&folder.join("probe"));
     std::fs::File::create(&probe).map_err(unwritable)?;

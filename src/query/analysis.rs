@@ -346,8 +346,13 @@ fn split_note(lookup: &Lookup, objective: &Objective, reports: &[MetricId]) -> O
     if objective_splits.is_disjoint(&report_splits) {
         return None;
     }
-    let other_splits: BTreeSet<String> =
-        lookup.metrics().iter().filter_map(|m| m.name.split_once(':').map(|(s, _)| s.to_string())).collect();
+    // `proxy:` names a family, not a split: only prefixes with a clean accuracy are splits.
+    let other_splits: BTreeSet<String> = lookup
+        .metrics()
+        .iter()
+        .filter_map(|m| m.name.split_once(':').map(|(s, _)| s.to_string()))
+        .filter(|s| lookup.metrics().iter().any(|m| m.name == format!("{s}:clean")))
+        .collect();
     Some(if other_splits.is_empty() {
         format!(
             "the benchmark has one split for {}: the search objective and the reported metrics are both read from it",
@@ -411,9 +416,9 @@ pub fn select_metrics(lookup: &Lookup, selectors: &[String]) -> Result<Vec<Metri
         let matches = match_selector(lookup, selector)?;
         if matches.is_empty() {
             return Err(Error::input(format!(
-                "'{selector}' selects no metric of {}; `nasrob query metrics --dataset {}` lists them",
+                "'{selector}' selects no metric of {}; `{}` lists them",
                 lookup.dataset(),
-                lookup.dataset()
+                lookup.metrics_command()
             )));
         }
         for id in matches {
@@ -514,11 +519,11 @@ pub fn cross_dataset(
         let info = a.info(id);
         let other = b.resolve(&info.qualified()).map_err(|_| {
             Error::input(format!(
-                "metric '{}' of {} has no counterpart in {}; `nasrob query metrics --dataset {}` lists its metrics",
+                "metric '{}' of {} has no counterpart in {}; `{}` lists its metrics",
                 info.qualified(),
                 a.dataset(),
                 b.dataset(),
-                b.dataset()
+                b.metrics_command()
             ))
         })?;
         let x = (format!("{}:{}", a.dataset(), display_name(a, id)), column(a, id, &indices));

@@ -28,7 +28,7 @@
 //! [`Lookup::answer`] says which index the value came from.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
@@ -92,6 +92,8 @@ pub struct Answer {
 /// A dataset's metrics, aligned by NB201 index.
 pub struct Lookup {
     dataset: Dataset,
+    /// The benchmark folder, for messages that name a command to run on it.
+    bench_root: PathBuf,
     metrics: Vec<MetricInfo>,
     columns: Vec<Vec<Option<f64>>>,
     /// Per metric, bit i set when index i has a value of its own.
@@ -251,15 +253,27 @@ impl Lookup {
             a.sum[worst.index] += worst.accuracy;
             a.count[worst.index] += 1;
         }
-        Ok(Lookup::build(dataset, accumulators))
+        Ok(Lookup::build(dataset, bench.root().to_path_buf(), accumulators))
     }
 
-    fn build(dataset: Dataset, accumulators: Vec<Accumulator>) -> Lookup {
+    /// The command that lists this lookup's metrics, as it can be pasted into a shell.
+    pub fn metrics_command(&self) -> String {
+        let root = self.bench_root.display().to_string();
+        let root = if root.chars().all(|c| c.is_alphanumeric() || "/._-~".contains(c)) {
+            root
+        } else {
+            format!("'{}'", root.replace('\'', "'\\''"))
+        };
+        format!("nasrob query metrics --bench {root} --dataset {}", self.dataset)
+    }
+
+    fn build(dataset: Dataset, bench_root: PathBuf, accumulators: Vec<Accumulator>) -> Lookup {
         let space = SearchSpace::nb201();
         let representative: Vec<usize> =
             (0..NUM_ARCHS).map(|i| space.representative(i).unwrap_or(i)).collect();
         let mut lookup = Lookup {
             dataset,
+            bench_root,
             metrics: Vec::new(),
             columns: Vec::new(),
             own: Vec::new(),
@@ -468,8 +482,9 @@ impl Lookup {
             format!(" (similar: {})", shown.join(", "))
         };
         Error::input(format!(
-            "unknown metric '{spec}' for {}{hint}; `nasrob query metrics --dataset {}` lists the metrics",
-            self.dataset, self.dataset
+            "unknown metric '{spec}' for {}{hint}; `{}` lists the metrics",
+            self.dataset,
+            self.metrics_command()
         ))
     }
 

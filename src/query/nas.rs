@@ -408,9 +408,18 @@ fn metric_summary(name: &str, values: &[Option<f64>], optimum: Option<f64>) -> M
     MetricSummary { name: name.to_string(), n, mean, std, optimum, regret }
 }
 
+/// The most queries one run may make: far beyond the 15,625 architectures, and small enough that
+/// a run's trajectory always fits in memory.
+pub const MAX_BUDGET: usize = 10_000_000;
+
 fn check_request(algorithm: &Algorithm, budget: usize) -> Result<(), QueryError> {
     if budget == 0 {
         return Err(QueryError::ZeroBudget);
+    }
+    if budget > MAX_BUDGET {
+        return Err(QueryError::InvalidSetting(format!(
+            "a budget of {budget} queries is more than {MAX_BUDGET} (NB201 has 15,625 architectures)"
+        )));
     }
     algorithm.validate()
 }
@@ -497,7 +506,7 @@ impl<'a> Search<'a> {
             space: SearchSpace::nb201(),
             budget,
             draw,
-            trajectory: Vec::with_capacity(budget),
+            trajectory: Vec::with_capacity(budget.min(MAX_BUDGET)),
             incumbent: None,
             incumbent_reports: vec![None; oracle.report_names().len()],
         }
@@ -552,7 +561,11 @@ struct Evolution {
 
 impl Evolution {
     fn new(population_size: usize, sample_size: usize) -> Evolution {
-        Evolution { population_size, sample_size, population: VecDeque::with_capacity(population_size + 1) }
+        Evolution {
+            population_size,
+            sample_size,
+            population: VecDeque::with_capacity(population_size.min(MAX_BUDGET) + 1),
+        }
     }
 }
 

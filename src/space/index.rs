@@ -17,7 +17,8 @@ const NB201_SHUFFLE_SEED: u64 = 88;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpaceError {
     #[error("architecture index {index} is out of range: NB201 indices run from 0 to 15624")]
-    IndexOutOfRange { index: u64 },
+    /// The index as given (it may not fit an integer type).
+    IndexOutOfRange { index: String },
     #[error(transparent)]
     Malformed(#[from] ArchParseError),
     #[error(
@@ -75,7 +76,7 @@ impl SearchSpace {
     }
 
     pub fn arch(&self, index: usize) -> Result<Arch, SpaceError> {
-        self.archs.get(index).copied().ok_or(SpaceError::IndexOutOfRange { index: index as u64 })
+        self.archs.get(index).copied().ok_or_else(|| SpaceError::IndexOutOfRange { index: index.to_string() })
     }
 
     /// NB201 index of an architecture (every [`Arch`] has one).
@@ -121,19 +122,20 @@ impl SearchSpace {
             return Ok(self.index_of(&arch));
         }
         if !spec.is_empty() && spec.bytes().all(|b| b.is_ascii_digit()) {
-            let index: u64 = spec.parse().unwrap_or(u64::MAX);
-            self.check_u64(index)?;
-            return Ok(index as usize);
+            return match spec.parse::<usize>() {
+                Ok(index) if index < self.len() => Ok(index),
+                _ => Err(SpaceError::IndexOutOfRange { index: spec.to_string() }),
+            };
         }
         Err(SpaceError::NotAnArch { input: spec.to_string() })
     }
 
     fn check(&self, index: usize) -> Result<(), SpaceError> {
-        self.check_u64(index as u64)
-    }
-
-    fn check_u64(&self, index: u64) -> Result<(), SpaceError> {
-        if index < self.len() as u64 { Ok(()) } else { Err(SpaceError::IndexOutOfRange { index }) }
+        if index < self.len() {
+            Ok(())
+        } else {
+            Err(SpaceError::IndexOutOfRange { index: index.to_string() })
+        }
     }
 }
 
@@ -165,7 +167,9 @@ mod tests {
     #[test]
     fn resolve_rejects_bad_references() {
         let space = SearchSpace::nb201();
-        assert_eq!(space.resolve("15625"), Err(SpaceError::IndexOutOfRange { index: 15_625 }));
+        assert_eq!(space.resolve("15625"), Err(SpaceError::IndexOutOfRange { index: "15625".into() }));
+        let huge = "99999999999999999999999999";
+        assert_eq!(space.resolve(huge), Err(SpaceError::IndexOutOfRange { index: huge.into() }));
         assert!(matches!(space.resolve("99999999999999999999999"), Err(SpaceError::IndexOutOfRange { .. })));
         assert!(matches!(space.resolve("abc"), Err(SpaceError::NotAnArch { .. })));
         assert!(matches!(space.resolve("-1"), Err(SpaceError::NotAnArch { .. })));

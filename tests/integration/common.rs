@@ -30,6 +30,22 @@ pub fn nasrob(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nasrob")).args(args).output().expect("the nasrob binary runs")
 }
 
+/// A `meta.json` of the released robustness dataset (Jung et al. 2023) naming every index, with
+/// the given attack ladders.
+pub fn jung_meta(epsilons: serde_json::Value) -> String {
+    let space = nasrob::space::SearchSpace::nb201();
+    let ids: serde_json::Map<String, serde_json::Value> = (0..space.len())
+        .map(|i| {
+            let entry = serde_json::json!({
+                "nb201-string": space.arch(i).unwrap().to_nb201_string(),
+                "isomorph": space.representative(i).unwrap().to_string(),
+            });
+            (i.to_string(), entry)
+        })
+        .collect();
+    serde_json::json!({"ids": ids, "epsilons": epsilons}).to_string()
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

@@ -122,7 +122,7 @@ fn cell_plots_from_plot_and_space_show() {
 }
 
 #[test]
-fn bad_plot_inputs_exit_2() {
+fn bad_plot_inputs_exit_2_and_unwritable_outputs_1() {
     let scratch = tempfile::tempdir().unwrap();
     let png = scratch.path().join("x.png");
     let empty = scratch.path().join("empty-bench");
@@ -139,12 +139,15 @@ fn bad_plot_inputs_exit_2() {
     assert_bad_input(&run, "must end in .png or .svg");
     let file = scratch.path().join("a-file");
     std::fs::write(&file, "").unwrap();
-    let run = nasrob(&["plot", "cell", "0", "--out", s(&file.join("x.png"))]);
-    assert_bad_input(&run, "cannot write");
-    let run = nasrob(&["space", "show", "0", "--plot", s(&file.join("x.svg"))]);
-    assert_bad_input(&run, "cannot write");
-    let run = nasrob(&["report", "--bench", s(&empty), "--out", s(&file.join("r.html"))]);
-    assert_bad_input(&run, "cannot write");
+    // A path the file system refuses is a failed write (exit code 1), named before any work.
+    let write_failure = |run: &std::process::Output| {
+        let err = crate::common::stderr(run);
+        assert_eq!(run.status.code(), Some(1), "{err}");
+        assert!(err.starts_with("error: cannot write") && err.trim_end().lines().count() == 1, "{err}");
+    };
+    write_failure(&nasrob(&["plot", "cell", "0", "--out", s(&file.join("x.png"))]));
+    write_failure(&nasrob(&["space", "show", "0", "--plot", s(&file.join("x.svg"))]));
+    write_failure(&nasrob(&["report", "--bench", s(&empty), "--out", s(&file.join("r.html"))]));
     let run = nasrob(&["export", "notebooks", "--bench", s(&empty), "--out", s(&file)]);
     assert_bad_input(&run, "not a folder");
     let run = nasrob(&["plot", "cell", "no-such-arch", "--out", s(&png)]);

@@ -8,11 +8,13 @@ mod bench;
 mod common;
 mod data;
 mod export;
+mod fuzz;
 #[cfg(feature = "torch")]
 mod model;
 #[cfg(feature = "torch")]
 mod proxy;
 mod query;
+mod reliability;
 mod space;
 mod store;
 #[cfg(feature = "torch")]
