@@ -39,6 +39,9 @@ pub enum Error {
     Write { path: PathBuf, source: std::io::Error },
     #[error("internal error: {0}")]
     Internal(String),
+    /// The machine lacks what the command needs (a GPU, a driver); nothing is wrong with the input.
+    #[error("{0}")]
+    Environment(String),
     #[cfg(feature = "torch")]
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
@@ -56,7 +59,7 @@ impl Error {
                 CorruptError::Jpeg(_) | CorruptError::Io { .. } => EXIT_INTERNAL,
                 _ => EXIT_BAD_INPUT,
             },
-            Error::Write { .. } | Error::Internal(_) => EXIT_INTERNAL,
+            Error::Write { .. } | Error::Internal(_) | Error::Environment(_) => EXIT_INTERNAL,
             #[cfg(feature = "torch")]
             Error::Torch(_) => EXIT_INTERNAL,
         }

@@ -114,6 +114,30 @@ pub struct EmitArgs {
     parallel: Option<usize>,
     #[arg(long, default_value_t = 1)]
     gpus_per_shard: usize,
+    #[arg(long, default_value_t = 8)]
+    cpus_per_shard: usize,
+    /// Memory per shard, e.g. 32G.
+    #[arg(long, default_value = "32G")]
+    mem: String,
+    /// Wall-time limit per array task (slurm): MM, HH:MM:SS or D-HH:MM:SS.
+    #[arg(long, default_value = "24:00:00")]
+    time: String,
+    /// SLURM partition.
+    #[arg(long)]
+    partition: Option<String>,
+    /// SLURM account.
+    #[arg(long)]
+    account: Option<String>,
+    /// The nasrob binary as the nodes reach it (slurm) [default: this binary's absolute path].
+    #[arg(long)]
+    binary: Option<String>,
+    /// Data folder on the nodes, exported as NASROB_DATA_DIR (slurm) [default: the nodes'
+    /// NASROB_DATA_DIR or ~/.cache/nasrob/data].
+    #[arg(long)]
+    data_dir: Option<String>,
+    /// PersistentVolumeClaim with the datasets, mounted read-only at /data (k8s).
+    #[arg(long, default_value = "nasrob-data")]
+    data_claim: String,
     /// Container image with nasrob (k8s).
     #[arg(long, default_value = "nasrob:latest")]
     image: String,
@@ -213,14 +237,31 @@ pub fn run(cmd: SweepCommand) -> Result<()> {
             Ok(())
         }
         SweepCommand::Emit(args) => {
+            let binary = match args.binary {
+                Some(binary) => binary,
+                None => std::env::current_exe()
+                    .and_then(std::fs::canonicalize)
+                    .map(|p| p.display().to_string())
+                    .map_err(|e| {
+                        Error::input(format!("cannot tell this binary's path ({e}): pass --binary"))
+                    })?,
+            };
             let spec = EmitSpec {
                 config: args.config,
                 out: args.out,
                 shards: args.shards,
                 parallel: args.parallel.unwrap_or(args.shards),
                 gpus_per_shard: args.gpus_per_shard,
+                binary,
+                data_dir: args.data_dir,
+                partition: args.partition,
+                account: args.account,
+                time: args.time,
+                cpus_per_shard: args.cpus_per_shard,
+                mem: args.mem,
                 image: args.image,
                 volume_claim: args.volume_claim,
+                data_claim: args.data_claim,
                 retries: args.retries,
                 all_archs: args.all_15625,
             };

@@ -1,6 +1,7 @@
 //! Launch files for clusters: a SLURM array script and a Kubernetes Indexed Job manifest. Both
-//! run `nasrob sweep run` with the shard taken from the scheduler's environment; rerunning a
-//! shard skips its finished units, so retries and requeues are safe.
+//! check that the node has a usable GPU (`nasrob doctor --require cuda`) and then run `nasrob sweep
+//! run --device cuda` with the shard taken from the scheduler's environment; rerunning a shard
+//! skips its finished units, so retries and requeues are safe.
 
 use crate::{Error, Result};
 
@@ -15,17 +16,72 @@ pub struct EmitSpec {
     /// Shards running at once (SLURM `%` throttle, Kubernetes `parallelism`).
     pub parallel: usize,
     pub gpus_per_shard: usize,
+    /// The nasrob binary as the nodes reach it (SLURM): an absolute path, or a name on their PATH.
+    pub binary: String,
+    /// Data folder on the nodes, exported as NASROB_DATA_DIR (SLURM).
+    pub data_dir: Option<String>,
+    /// SLURM partition and account, when the cluster wants them.
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    /// SLURM wall-time limit (`MM`, `HH:MM:SS` or `D-HH:MM:SS`).
+    pub time: String,
+    pub cpus_per_shard: usize,
+    /// Memory per shard (`32G`, `64000M`, ...).
+    pub mem: String,
     /// Container image with nasrob (Kubernetes).
     pub image: String,
-    /// PersistentVolumeClaim holding the output folder (Kubernetes).
+    /// PersistentVolumeClaim holding the output folder (Kubernetes), mounted at /bench.
     pub volume_claim: String,
+    /// PersistentVolumeClaim holding the datasets (Kubernetes), mounted read-only at /data.
+    pub data_claim: String,
     pub retries: usize,
     pub all_archs: bool,
 }
 
+/// Checks a value that goes into a launch file against the form its scheduler accepts.
+fn check_form(flag: &str, value: &str, ok: bool, form: &str) -> Result<()> {
+    if ok { Ok(()) } else { Err(Error::input(format!("--{flag} '{value}' is not {form}"))) }
+}
+
+fn is_slurm_time(value: &str) -> bool {
+    let (days, clock) = match value.split_once('-') {
+        Some((d, rest)) => (Some(d), rest),
+        None => (None, value),
+    };
+    let digits = |t: &str| !t.is_empty() && t.len() <= 2 && t.bytes().all(|b| b.is_ascii_digit());
+    let days_ok = days.is_none_or(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+    let parts: Vec<&str> = clock.split(':').collect();
+    let clock_ok = match parts.as_slice() {
+        [minutes] if days.is_none() => !minutes.is_empty() && minutes.bytes().all(|b| b.is_ascii_digit()),
+        [h, m, s] => digits(h) && digits(m) && digits(s),
+        [h, m] if days.is_some() => digits(h) && digits(m),
+        _ => false,
+    };
+    days_ok && clock_ok
+}
+
+fn is_memory(value: &str) -> bool {
+    let digits = value.trim_end_matches(['K', 'M', 'G', 'T']);
+    !digits.is_empty() && digits.len() + 1 >= value.len() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_name(value: &str) -> bool {
+    !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
 fn check(spec: &EmitSpec) -> Result<()> {
-    if spec.shards == 0 || spec.parallel == 0 {
-        return Err(Error::input("--shards and --parallel must be positive"));
+    if spec.shards == 0 || spec.parallel == 0 || spec.cpus_per_shard == 0 {
+        return Err(Error::input("--shards, --parallel and --cpus-per-shard must be positive"));
+    }
+    check_form("time", &spec.time, is_slurm_time(&spec.time), "a SLURM time (MM, HH:MM:SS or D-HH:MM:SS)")?;
+    check_form("mem", &spec.mem, is_memory(&spec.mem), "a memory size like 32G or 64000M")?;
+    for (flag, value) in [("partition", &spec.partition), ("account", &spec.account)] {
+        if let Some(value) = value {
+            check_form(flag, value, is_name(value), "a name (letters, digits, '_', '.', '-')")?;
+        }
+    }
+    if spec.binary.trim().is_empty() {
+        return Err(Error::input("--binary is empty: give the nasrob binary's path on the nodes"));
     }
     Ok(())
 }
@@ -34,10 +90,23 @@ fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// An sbatch script for a job array of `shards` tasks, one GPU each.
+/// An sbatch script for a job array of `shards` tasks, `gpus_per_shard` GPUs each. It checks the
+/// binary and the GPU before any work, so a node without either stops with a message instead of
+/// running on the CPU.
 pub fn slurm(spec: &EmitSpec) -> Result<String> {
     check(spec)?;
     let all = if spec.all_archs { " --all-15625" } else { "" };
+    let mut directives = String::new();
+    if let Some(partition) = &spec.partition {
+        directives.push_str(&format!("#SBATCH --partition={partition}\n"));
+    }
+    if let Some(account) = &spec.account {
+        directives.push_str(&format!("#SBATCH --account={account}\n"));
+    }
+    let data_dir = match &spec.data_dir {
+        Some(dir) => format!("export NASROB_DATA_DIR={}\n", quote(dir)),
+        None => String::new(),
+    };
     Ok(format!(
         "#!/bin/bash
 # nasrob sweep: one array task per shard; each task runs the units of its shard and skips
@@ -45,29 +114,48 @@ pub fn slurm(spec: &EmitSpec) -> Result<String> {
 #SBATCH --job-name=nasrob-sweep
 #SBATCH --array=0-{last}%{parallel}
 #SBATCH --gres=gpu:{gpus}
-#SBATCH --cpus-per-task=8
-#SBATCH --mem=32G
-#SBATCH --time=24:00:00
-#SBATCH --requeue
+#SBATCH --cpus-per-task={cpus}
+#SBATCH --mem={mem}
+#SBATCH --time={time}
+{directives}#SBATCH --requeue
 #SBATCH --output=nasrob-sweep-%A_%a.log
 
 set -euo pipefail
-srun nasrob sweep run --config {config} --out {out} --shard-count {shards}{all} --json
+NASROB={binary}
+if ! command -v \"$NASROB\" >/dev/null 2>&1; then
+  echo \"nasrob-sweep: $NASROB is not an executable on $(hostname); install nasrob where the nodes see it (make install) and emit again with --binary\" >&2
+  exit 2
+fi
+{data_dir}# Stops here, with the reason, when this node has no usable GPU.
+\"$NASROB\" doctor --require cuda
+srun \"$NASROB\" sweep run --config {config} --out {out} --shard-count {shards}{all} --device cuda --json
 ",
         last = spec.shards - 1,
         parallel = spec.parallel,
         gpus = spec.gpus_per_shard,
+        cpus = spec.cpus_per_shard,
+        mem = spec.mem,
+        time = spec.time,
+        binary = quote(&spec.binary),
         config = quote(&spec.config),
         out = quote(&spec.out),
         shards = spec.shards,
     ))
 }
 
-/// A Kubernetes Indexed Job: `shards` completions, per-index retries, one GPU per pod, the output
-/// folder on a PersistentVolumeClaim mounted at /bench.
+/// A Kubernetes Indexed Job: `shards` completions, per-index retries, `gpus_per_shard` GPUs per
+/// pod, the output folder on a PersistentVolumeClaim mounted at /bench and the datasets on one
+/// mounted read-only at /data. The pod checks the GPU before any work.
 pub fn kubernetes(spec: &EmitSpec) -> Result<String> {
     check(spec)?;
-    let all = if spec.all_archs { "\n            - --all-15625" } else { "" };
+    let all = if spec.all_archs { " --all-15625" } else { "" };
+    let script = format!(
+        "nasrob doctor --require cuda && exec nasrob sweep run --config {} --out {} --shard-count {}{all} \
+         --device cuda --json",
+        quote(&spec.config),
+        quote(&spec.out),
+        spec.shards
+    );
     Ok(format!(
         "# nasrob sweep as an Indexed Job: pod i runs shard i (JOB_COMPLETION_INDEX); a failed pod is
 # retried with the same index and skips the units it already finished.
@@ -84,39 +172,46 @@ spec:
   template:
     spec:
       restartPolicy: Never
+      terminationGracePeriodSeconds: 300
       containers:
         - name: nasrob
           image: {image}
-          command: [\"nasrob\"]
+          command: [\"/bin/sh\", \"-c\"]
           args:
-            - sweep
-            - run
-            - --config
-            - {config}
-            - --out
-            - {out}
-            - --shard-count
-            - \"{shards}\"
-            - --json{all}
+            - {script}
+          env:
+            - name: NASROB_DATA_DIR
+              value: /data
           resources:
             limits:
               nvidia.com/gpu: {gpus}
+              cpu: {cpus}
+              memory: {mem}
           volumeMounts:
             - name: bench
               mountPath: /bench
+            - name: data
+              mountPath: /data
+              readOnly: true
       volumes:
         - name: bench
           persistentVolumeClaim:
             claimName: {claim}
+        - name: data
+          persistentVolumeClaim:
+            claimName: {data_claim}
+            readOnly: true
 ",
         shards = spec.shards,
         parallel = spec.parallel,
         retries = spec.retries,
         image = json_str(&spec.image),
-        config = json_str(&spec.config),
-        out = json_str(&spec.out),
+        script = json_str(&script),
         gpus = spec.gpus_per_shard,
+        cpus = spec.cpus_per_shard,
+        mem = json_str(&format!("{}i", spec.mem)),
         claim = json_str(&spec.volume_claim),
+        data_claim = json_str(&spec.data_claim),
     ))
 }
 

@@ -214,10 +214,87 @@ fn emitted_scheduler_files_are_valid() {
     assert!(out.status.success(), "{}", stderr(&out));
     let script = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(script.starts_with("#!"), "{script}");
-    for directive in ["#SBATCH --array=0-7", "#SBATCH --gres=gpu", "#SBATCH --requeue"] {
+    for directive in
+        ["#SBATCH --array=0-7", "#SBATCH --gres=gpu", "#SBATCH --requeue", "#SBATCH --time=24:00:00"]
+    {
         assert!(script.contains(directive), "missing {directive}:\n{script}");
     }
-    assert!(script.contains("nasrob sweep run") && script.contains("/shared/sweep"), "{script}");
+    assert!(script.contains("sweep run") && script.contains("/shared/sweep"), "{script}");
+    assert!(script.contains("--device cuda") && script.contains("doctor --require cuda"), "{script}");
+    let bash_n = |script: &str| {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), script).unwrap();
+        Command::new("bash").arg("-n").arg(file.path()).output().unwrap()
+    };
+    let syntax = bash_n(&script);
+    assert!(syntax.status.success(), "{}", String::from_utf8_lossy(&syntax.stderr));
+
+    // Scheduler flags, the binary and the data folder reach the script; a binary the node lacks
+    // stops the task with a message before any work.
+    let dir = tempfile::tempdir().unwrap();
+    let out = nasrob(&[
+        "sweep",
+        "emit",
+        "slurm",
+        "--config",
+        "demo",
+        "--out",
+        "/shared/it's here",
+        "--shards",
+        "2",
+        "--partition",
+        "gpu-h200",
+        "--account",
+        "nas_lab",
+        "--time",
+        "2-00:00:00",
+        "--mem",
+        "64G",
+        "--cpus-per-shard",
+        "16",
+        "--binary",
+        "/opt/none/nasrob",
+        "--data-dir",
+        "/shared/data",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let script = String::from_utf8_lossy(&out.stdout).into_owned();
+    for line in [
+        "#SBATCH --partition=gpu-h200",
+        "#SBATCH --account=nas_lab",
+        "#SBATCH --time=2-00:00:00",
+        "#SBATCH --mem=64G",
+        "#SBATCH --cpus-per-task=16",
+        "export NASROB_DATA_DIR='/shared/data'",
+    ] {
+        assert!(script.contains(line), "missing {line}:\n{script}");
+    }
+    assert!(bash_n(&script).status.success());
+    let path = dir.path().join("job.sh");
+    std::fs::write(&path, &script).unwrap();
+    let ran = Command::new("bash").arg(&path).output().unwrap();
+    assert_eq!(ran.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&ran.stderr).contains("/opt/none/nasrob is not an executable"));
+    for (flag, value, needle) in [
+        ("--time", "1 day", "not a SLURM time"),
+        ("--mem", "lots", "not a memory size"),
+        ("--partition", "gpu;rm -rf", "not a name"),
+    ] {
+        let out = nasrob(&[
+            "sweep", "emit", "slurm", "--config", "demo", "--out", "/o", "--shards", "2", flag, value,
+        ]);
+        crate::common::assert_bad_input(&out, needle);
+    }
+
+    // On a machine without a usable GPU the check the jobs start with fails with one line.
+    let doctor = nasrob(&["doctor", "--require", "cuda"]);
+    if !tch::Cuda::is_available() {
+        assert_eq!(doctor.status.code(), Some(1));
+        assert!(stderr(&doctor).starts_with("error: no usable CUDA device"), "{}", stderr(&doctor));
+    } else {
+        assert!(doctor.status.success(), "{}", stderr(&doctor));
+    }
+    crate::common::assert_bad_input(&nasrob(&["doctor", "--require", "tpu"]), "the only requirement is cuda");
 
     let out = nasrob(&[
         "sweep",
@@ -234,13 +311,16 @@ fn emitted_scheduler_files_are_valid() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let manifest = String::from_utf8_lossy(&out.stdout).into_owned();
-    for line in ["kind: Job", "completionMode: Indexed", "completions: 4", "nvidia.com/gpu: 1"] {
+    for line in
+        ["kind: Job", "completionMode: Indexed", "completions: 4", "nvidia.com/gpu: 1", "NASROB_DATA_DIR"]
+    {
         assert!(manifest.contains(line), "missing {line}:\n{manifest}");
     }
     let check = "import sys, yaml; d = yaml.safe_load(sys.stdin); \
         c = d['spec']['template']['spec']['containers'][0]; \
         assert d['kind'] == 'Job' and d['spec']['completionMode'] == 'Indexed', d; \
-        assert c['args'][:2] == ['sweep', 'run'], c; print('ok')";
+        assert 'sweep run' in c['args'][0] and '--device cuda' in c['args'][0], c; \
+        assert any(v['mountPath'] == '/data' for v in c['volumeMounts']), c; print('ok')";
     let python = Command::new("python3")
         .args(["-c", check])
         .stdin(Stdio::piped())
