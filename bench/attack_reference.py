@@ -9,7 +9,8 @@ scratch -- on the same network and images as `nasrob bench attack --protocol cus
 
 * robust accuracy per (attack, eps) with nasrob's (targets: FGSM identical
   predictions on >= 99.5 % of the attacked images; PGD, APGD, Square within 2 points at every eps and
-  1 point on average);
+  1 point on average), the mean confidence (max softmax, a robust image at its clean input) and the
+  confusion matrix (how many images sit in another cell);
 * image-level forward/backward passes and seconds of the reference protocol with nasrob's.
 
 Both sides see the same batches: the images the network classifies correctly, in order, in
@@ -64,6 +65,7 @@ PGD_FACTOR = 2.5
 DATASETS = {
     "fashion-mini": (1, 10, [0.2860], [0.3530]),
     "cifar10": (3, 10, [v / 255 for v in (125.3, 123.0, 113.9)], [v / 255 for v in (63.0, 62.1, 66.7)]),
+    "ImageNet16-120": (3, 120, [v / 255 for v in (122.68, 116.66, 104.01)], [v / 255 for v in (63.22, 61.26, 65.09)]),
 }
 
 
@@ -106,6 +108,30 @@ def cifar10_test(data_dir, n):
         raw = np.frombuffer(f.read(), dtype=np.uint8).reshape(-1, 3073)[:n]
     x = torch.from_numpy(raw[:, 1:].reshape(-1, 3, 32, 32).astype(np.float32)) / 255.0
     return x, torch.from_numpy(raw[:, 0].astype(np.int64))
+
+
+def imagenet16_val(data_dir, n):
+    """The first n of ImageNet16-120's validation images under data_dir (NB201's val_data pickle,
+    labels 1..120 kept and made 0-based), in the order nasrob's full test set has them."""
+    import pickle
+
+    with open(os.path.join(data_dir, "ImageNet16", "val_data"), "rb") as f:
+        batch = pickle.load(f, encoding="latin1")
+    data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 16, 16)
+    labels = np.asarray(batch["labels"], dtype=np.int64)
+    keep = (labels >= 1) & (labels <= 120)
+    x = torch.from_numpy(data[keep][:n].astype(np.float32)) / 255.0
+    return x, torch.from_numpy(labels[keep][:n] - 1)
+
+
+def confusion_moved(labels, a, b):
+    """Images that sit in another (label, prediction) cell of the confusion matrix under a than
+    under b: half the summed absolute cell differences."""
+    cells = {}
+    for label, p, q in zip(labels, a, b):
+        cells[(label, p)] = cells.get((label, p), 0) + 1
+        cells[(label, q)] = cells.get((label, q), 0) - 1
+    return sum(abs(v) for v in cells.values()) // 2
 
 
 class Counted(torch.nn.Module):
@@ -168,6 +194,9 @@ def reference_protocol(model, x, y, batch_size, seeds, attacks, budget):
     t0 = time.perf_counter()
     clean = predict(model, x, batch_size)
     clean_cost = {"forward_passes": model.forward_images, "backward_passes": 0, "seconds": time.perf_counter() - t0}
+    with torch.no_grad():
+        clean_confidence = torch.cat([model.net(x[i:i + batch_size]).softmax(1).amax(1)
+                                      for i in range(0, len(x), batch_size)])
     attacked = torch.nonzero(clean == y).flatten()
     rows = {}
     for name in attacks:
@@ -177,14 +206,21 @@ def reference_protocol(model, x, y, batch_size, seeds, attacks, budget):
             model.forward_images = model.backward_images = 0
             t0 = time.perf_counter()
             pred = clean.clone()
+            confidence = clean_confidence.clone()
             for start in range(0, len(attacked), batch_size):
                 chunk = attacked[start:start + batch_size]
                 torch.manual_seed(seed)
                 adv = make_attack(name, model, eps, seed, budget)(x[chunk], y[chunk])
                 with torch.no_grad():
-                    pred[chunk] = model(adv).argmax(1)
+                    logits = model(adv)
+                pred[chunk] = logits.argmax(1)
+                # Clean-correct scoring: a robust image is scored at its clean input (AutoAttack's
+                # returned point), a fooled one at its adversarial example.
+                fooled = pred[chunk] != y[chunk]
+                confidence[chunk[fooled]] = logits.softmax(1).amax(1)[fooled].detach()
             rows[(name, eps_255)] = {
                 "predicted": pred.tolist(),
+                "confidence_mean": float(confidence.double().mean()),
                 "accuracy": float((pred == y).double().mean()),
                 "forward_passes": model.forward_images,
                 "backward_passes": model.backward_images,
@@ -266,14 +302,19 @@ def main():
     dataset = meta["dataset"]
     if dataset not in DATASETS:
         sys.exit(f"this script loads {', '.join(DATASETS)} images; the weights are for {dataset}")
-    if dataset == "cifar10" and not args.data_dir:
-        sys.exit("cifar10 networks need --data-dir (nasrob's data folder with cifar-10-batches-bin)")
+    if dataset in ("cifar10", "ImageNet16-120") and not args.data_dir:
+        sys.exit(f"{dataset} networks need --data-dir (nasrob's data folder with cifar-10-batches-bin or ImageNet16)")
     channels, classes, mean, std = DATASETS[dataset]
     net, meta = nb201_model.load_nasrob_weights(args.weights, classes, channels, mean, std)
     for p in net.parameters():
         p.requires_grad_(False)
     model = Counted(net).eval()
-    x, y = cifar10_test(args.data_dir, args.n_images) if dataset == "cifar10" else fashion_test(root, args.n_images)
+    if dataset == "cifar10":
+        x, y = cifar10_test(args.data_dir, args.n_images)
+    elif dataset == "ImageNet16-120":
+        x, y = imagenet16_val(args.data_dir, args.n_images)
+    else:
+        x, y = fashion_test(root, args.n_images)
 
     attacks = [a.strip() for a in args.attacks.split(",")]
     unknown = [a for a in attacks if a not in LADDERS]
@@ -309,8 +350,8 @@ def main():
         + ("AutoAttack's own APGDAttack and SquareAttack (fra31/auto-attack) for APGD-CE and Square."
            if AUTOATTACK is not None else "torchattacks 3.5.1 for APGD-CE and Square too."),
         "",
-        "| attack | eps (/255) | nasrob robust acc. | reference robust acc. | difference (points) | same prediction (attacked images) |",
-        "|---|---|---|---|---|---|",
+        "| attack | eps (/255) | nasrob robust acc. | reference robust acc. | difference (points) | same prediction (attacked images) | mean confidence nasrob / reference | confusion: images in another cell |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     summary = {}
     for name in attacks:
@@ -321,11 +362,13 @@ def main():
             diff = 100 * (a["accuracy"] - r["accuracy"])
             diff = 0.0 if abs(diff) < 1e-6 else diff  # float32 means: no "-0.0" in the table
             diffs.append(diff)
+            moved = confusion_moved(y.tolist(), a["predicted"], r["predicted"])
             lines.append(f"| {name} | {eps_text(eps_255)} | {a['accuracy']:.4f} | {r['accuracy']:.4f} | "
-                         f"{diff:+.1f} | {100 * same:.2f} % |")
+                         f"{diff:+.1f} | {100 * same:.2f} % | {a['confidence_mean']:.5f} / "
+                         f"{r['confidence_mean']:.5f} | {moved} |")
         summary[name] = {"max_abs_diff_points": max(abs(d) for d in diffs),
                          "mean_abs_diff_points": sum(abs(d) for d in diffs) / len(diffs)}
-        lines.append(f"| {name} | mean abs. | | | {summary[name]['mean_abs_diff_points']:.2f} | |")
+        lines.append(f"| {name} | mean abs. | | | {summary[name]['mean_abs_diff_points']:.2f} | | | |")
 
     ref_total = totals([clean_cost] + list(ref.values()))
     nas_total = nas["total"]
