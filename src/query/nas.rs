@@ -363,6 +363,12 @@ pub fn run_many(
     if runs == 0 {
         return Err(QueryError::ZeroRuns);
     }
+    if runs.saturating_mul(budget) > MAX_QUERIES {
+        return Err(QueryError::InvalidSetting(format!(
+            "{runs} runs of {budget} queries are more than {MAX_QUERIES} queries in all, whose trajectories \
+             would not fit in memory; use fewer runs or a smaller budget"
+        )));
+    }
     Ok((0..runs).into_par_iter().map(|run| execute(algorithm, oracle, budget, base_seed, run)).collect())
 }
 
@@ -411,6 +417,8 @@ fn metric_summary(name: &str, values: &[Option<f64>], optimum: Option<f64>) -> M
 /// The most queries one run may make: far beyond the 15,625 architectures, and small enough that
 /// a run's trajectory always fits in memory.
 pub const MAX_BUDGET: usize = 10_000_000;
+/// The most queries of all runs of one request together (each keeps its trajectory).
+pub const MAX_QUERIES: usize = 100_000_000;
 
 fn check_request(algorithm: &Algorithm, budget: usize) -> Result<(), QueryError> {
     if budget == 0 {

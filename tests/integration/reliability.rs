@@ -460,8 +460,20 @@ fn argument_errors_are_one_error_line_and_a_hint() {
         assert!(lines[0].starts_with("error: "), "{args:?}: {err}");
         assert!(lines[1].starts_with("hint: ") && lines[1].contains("--help"), "{args:?}: {err}");
     }
-    let out = nasrob(&["nas", "--bench", "/nonexistent", "--budget", "100000000000"]);
-    assert!(matches!(out.status.code(), Some(2)), "{}", stderr(&out));
+    // Requests that could only end in an allocation failure (an abort, exit code 134) are refused.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("nb201_zc_proxies.csv");
+    std::fs::write(&csv, "net,synflow\n\"(4, 0, 3, 1, 4, 3)\",1.5\n").unwrap();
+    let bench = dir.path().join("bench");
+    assert!(nasrob(&["import", "zero-cost", s(&csv), "--bench", s(&bench)]).status.success());
+    let nas = |extra: &[&str]| {
+        let mut args =
+            vec!["nas", "--bench", s(&bench), "--objective", "proxy:synflow", "--report", "proxy:synflow"];
+        args.extend_from_slice(extra);
+        nasrob(&args)
+    };
+    assert_bad_input(&nas(&["--budget", "100000000000"]), "more than 10000000");
+    assert_bad_input(&nas(&["--runs", "1000000000", "--budget", "200"]), "would not fit in memory");
     assert!(nasrob(&["--version"]).status.success());
 }
 
