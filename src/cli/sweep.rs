@@ -122,6 +122,9 @@ pub struct EmitArgs {
     /// Wall-time limit per array task (slurm): MM, HH:MM:SS or D-HH:MM:SS.
     #[arg(long, default_value = "24:00:00")]
     time: String,
+    /// Seconds before the time limit at which a task requeues itself (slurm).
+    #[arg(long, default_value_t = 300)]
+    warn_seconds: u32,
     /// SLURM partition.
     #[arg(long)]
     partition: Option<String>,
@@ -257,6 +260,7 @@ pub fn run(cmd: SweepCommand) -> Result<()> {
                 partition: args.partition,
                 account: args.account,
                 time: args.time,
+                warn_seconds: args.warn_seconds,
                 cpus_per_shard: args.cpus_per_shard,
                 mem: args.mem,
                 image: args.image,

@@ -25,6 +25,8 @@ pub struct EmitSpec {
     pub account: Option<String>,
     /// SLURM wall-time limit (`MM`, `HH:MM:SS` or `D-HH:MM:SS`).
     pub time: String,
+    /// Seconds before the time limit at which a SLURM task requeues itself.
+    pub warn_seconds: u32,
     pub cpus_per_shard: usize,
     /// Memory per shard (`32G`, `64000M`, ...).
     pub mem: String,
@@ -118,6 +120,7 @@ pub fn slurm(spec: &EmitSpec) -> Result<String> {
 #SBATCH --mem={mem}
 #SBATCH --time={time}
 {directives}#SBATCH --requeue
+#SBATCH --signal=B:USR1@{warn}
 #SBATCH --output=nasrob-sweep-%A_%a.log
 
 set -euo pipefail
@@ -128,7 +131,21 @@ if ! command -v \"$NASROB\" >/dev/null 2>&1; then
 fi
 {data_dir}# Stops here, with the reason, when this node has no usable GPU.
 \"$NASROB\" doctor --require cuda
-srun \"$NASROB\" sweep run --config {config} --out {out} --shard-count {shards}{all} --device cuda --json
+# {warn} s before the time limit SLURM sends USR1 (--signal above): the task requeues itself and
+# stops its shard, which skips its finished units and resumes the current one from its last
+# checkpoint when the task runs again. A shard longer than the limit completes over requeues.
+trap 'echo \"nasrob-sweep: the time limit is near; requeueing job $SLURM_JOB_ID\" >&2; scontrol requeue \"$SLURM_JOB_ID\"; kill -TERM \"$shard\" 2>/dev/null || true' USR1
+srun \"$NASROB\" sweep run --config {config} --out {out} --shard-count {shards}{all} --device cuda --json &
+shard=$!
+set +e
+wait \"$shard\"
+status=$?
+if [ \"$status\" -gt 128 ]; then
+  # The warning interrupted the wait: let the shard stop, then leave the requeued task.
+  wait \"$shard\"
+  exit 0
+fi
+exit \"$status\"
 ",
         last = spec.shards - 1,
         parallel = spec.parallel,
@@ -136,6 +153,7 @@ srun \"$NASROB\" sweep run --config {config} --out {out} --shard-count {shards}{
         cpus = spec.cpus_per_shard,
         mem = spec.mem,
         time = spec.time,
+        warn = spec.warn_seconds,
         binary = quote(&spec.binary),
         config = quote(&spec.config),
         out = quote(&spec.out),

@@ -275,6 +275,58 @@ fn emitted_scheduler_files_are_valid() {
     let ran = Command::new("bash").arg(&path).output().unwrap();
     assert_eq!(ran.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&ran.stderr).contains("/opt/none/nasrob is not an executable"));
+    // The time-limit warning: the task requeues itself and stops its shard.
+    let fake = dir.path().join("bin");
+    std::fs::create_dir_all(&fake).unwrap();
+    let log = dir.path().join("calls.log");
+    let executable = |name: &str, body: &str| {
+        let path = fake.join(name);
+        std::fs::write(&path, format!("#!/bin/bash\n{body}\n")).unwrap();
+        Command::new("chmod").arg("+x").arg(&path).status().unwrap();
+        path
+    };
+    executable("srun", "exec \"$@\"");
+    executable("scontrol", "echo \"scontrol $*\" >> \"$LOG\"");
+    let fake_nasrob = executable(
+        "nasrob",
+        "case \"$1\" in\n  doctor) exit 0 ;;\n  sweep) trap 'echo shard-stopped >> \"$LOG\"; exit 143' TERM\n    \
+         echo shard-started >> \"$LOG\"; sleep 30 & wait $! ;;\nesac",
+    );
+    let out = nasrob(&[
+        "sweep",
+        "emit",
+        "slurm",
+        "--config",
+        "demo",
+        "--out",
+        "/shared/sweep",
+        "--shards",
+        "2",
+        "--binary",
+        fake_nasrob.to_str().unwrap(),
+        "--warn-seconds",
+        "120",
+    ]);
+    let script = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(script.contains("#SBATCH --signal=B:USR1@120"), "{script}");
+    std::fs::write(&path, &script).unwrap();
+    let mut task = Command::new("bash")
+        .arg(&path)
+        .env("PATH", format!("{}:{}", fake.display(), std::env::var("PATH").unwrap_or_default()))
+        .env("SLURM_JOB_ID", "4242")
+        .env("LOG", &log)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("shard-started") {
+        assert!(started.elapsed() < Duration::from_secs(20), "the shard never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Command::new("kill").args(["-USR1", &task.id().to_string()]).status().unwrap();
+    assert!(task.wait().unwrap().success(), "the warned task exits 0 after requeueing");
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(calls.contains("scontrol requeue 4242") && calls.contains("shard-stopped"), "{calls}");
+
     for (flag, value, needle) in [
         ("--time", "1 day", "not a SLURM time"),
         ("--mem", "lots", "not a memory size"),
