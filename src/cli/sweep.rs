@@ -43,9 +43,14 @@ pub struct RunArgs {
     /// Train every one of the 15,625 indices instead of the config's selection.
     #[arg(long = "all-15625")]
     all_15625: bool,
-    /// Run units recorded as failed again.
+    /// Run every unit recorded as failed again, permanent failures (diverged training, corrupt
+    /// input) included.
     #[arg(long)]
     retry_failed: bool,
+    /// Times a unit that failed for a transient reason (device lost or out of memory, an I/O
+    /// error, libtorch) is retried by later runs without --retry-failed.
+    #[arg(long, default_value_t = 3)]
+    transient_retries: u32,
     /// Only the units listed in this file (one id per line, as `sweep merge` writes them).
     #[arg(long)]
     only: Option<PathBuf>,
@@ -193,15 +198,24 @@ pub fn run(cmd: SweepCommand) -> Result<()> {
             }
             println!("sweep {} (config {})", s.name, &s.config_hash[..12]);
             println!(
-                "{:<8} {:>7} {:>7} {:>8} {:>7} {:>8}",
-                "shard", "units", "done", "running", "failed", "missing"
+                "{:<8} {:>7} {:>7} {:>8} {:>10} {:>10} {:>8}",
+                "shard", "units", "done", "running", "transient", "permanent", "missing"
             );
             for row in s.shards.iter().chain(std::iter::once(&s.total)) {
                 println!(
-                    "{:<8} {:>7} {:>7} {:>8} {:>7} {:>8}",
-                    row.shard, row.units, row.done, row.running, row.failed, row.missing
+                    "{:<8} {:>7} {:>7} {:>8} {:>10} {:>10} {:>8}",
+                    row.shard,
+                    row.units,
+                    row.done,
+                    row.running,
+                    row.failed_transient,
+                    row.failed_permanent,
+                    row.missing
                 );
             }
+            println!(
+                "transient failures are retried by the next `sweep run`; permanent ones with --retry-failed"
+            );
             if let (Some(mean), Some(eta)) = (s.mean_unit_seconds, s.eta_seconds) {
                 println!("mean unit time {mean:.1} s; ETA {}", format_duration(eta));
             }
@@ -309,6 +323,7 @@ fn run_shard(args: RunArgs) -> Result<()> {
         shard,
         all_archs: args.all_15625,
         retry_failed: args.retry_failed,
+        transient_retries: args.transient_retries,
         only,
         data_dir: args.data_dir.unwrap_or_else(nasrob::data::default_data_dir),
         device: nasrob::model::parse_device(&args.device)?,
@@ -377,7 +392,7 @@ fn run_shard(args: RunArgs) -> Result<()> {
         println!("{}", serde_json::json!({"event": "shard_done", "summary": summary}));
     } else {
         println!(
-            "shard {}/{}: {} units, {} finished now, {} already done, {} failed, {} failed before (use --retry-failed)",
+            "shard {}/{}: {} units, {} finished now, {} already done, {} failed, {} failed before and not retried (use --retry-failed)",
             shard.index,
             shard.count,
             summary.units_in_shard,

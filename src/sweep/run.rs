@@ -10,7 +10,7 @@ use std::time::Instant;
 use tch::Device;
 
 use super::config::SweepConfig;
-use super::state::SweepDir;
+use super::state::{FailureClass, SweepDir};
 use super::units::{Shard, Unit, unit_list};
 use crate::attack::{AttackKind, AttackParams, AttackSpec, Protocol, ProtocolName, ScoringSet};
 use crate::corrupt::{self, FrostTextures};
@@ -31,6 +31,8 @@ pub struct RunOptions {
     pub shard: Shard,
     pub all_archs: bool,
     pub retry_failed: bool,
+    /// Times a unit that failed for a transient reason is retried by later runs on its own.
+    pub transient_retries: u32,
     /// Restrict to these units (from `sweep merge`'s list of missing or failed units).
     pub only: Option<Vec<Unit>>,
     pub data_dir: PathBuf,
@@ -150,10 +152,20 @@ pub fn run_shard(
     for unit in mine {
         if dir.is_done(unit) {
             summary.already_done += 1;
-        } else if dir.is_failed(unit) && !options.retry_failed {
-            summary.skipped_failed += 1;
-        } else {
+            continue;
+        }
+        let retry = match dir.failure(unit)? {
+            None => true,
+            Some(_) if options.retry_failed => true,
+            Some(record) => {
+                record.class == Some(FailureClass::Transient)
+                    && record.failures.unwrap_or(1) <= options.transient_retries
+            }
+        };
+        if retry {
             todo.push(unit);
+        } else {
+            summary.skipped_failed += 1;
         }
     }
     on_event(SweepEvent::Plan { units: summary.units_in_shard, todo: todo.len() });
@@ -175,11 +187,15 @@ pub fn run_shard(
                 on_event(SweepEvent::UnitDone { unit, seconds: started.elapsed().as_secs_f64() });
             }
             Err(UnitError { stage, error }) => {
+                let reason = error.to_string();
+                let class = FailureClass::of(&error);
+                // A failed write may be the sweep folder itself: record it if that still works,
+                // and stop the shard either way.
+                let recorded = dir.mark_failed(unit, options.shard, stage, &reason, class);
                 if matches!(error, Error::Write { .. }) {
                     return Err(error);
                 }
-                let reason = error.to_string();
-                dir.mark_failed(unit, options.shard, stage, &reason)?;
+                recorded?;
                 summary.failed += 1;
                 on_event(SweepEvent::UnitFailed { unit, stage, reason });
             }

@@ -6,7 +6,8 @@
 //! <out>/units/<unit>/tables/       the unit's rows, one Parquet file per table
 //! <out>/state/running/<unit>.json  who runs the unit (shard, host, pid, start, stage)
 //! <out>/state/done/<unit>.json     completion record, written last: a unit is done iff it exists
-//! <out>/state/failed/<unit>.json   the stage and reason a unit failed
+//! <out>/state/failed/<unit>.json   the stage, reason, class (transient or permanent) and count of
+//!                                  a unit's failures
 //! ```
 //!
 //! Every file is written through a temp file and renamed, so a killed process leaves either the
@@ -45,6 +46,42 @@ pub struct UnitRecord {
     pub stage: String,
     pub seconds: Option<f64>,
     pub reason: Option<String>,
+    /// Of a failure: `transient` (retried by the next run) or `permanent` (only with
+    /// `--retry-failed`); records without one are permanent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<FailureClass>,
+    /// Of a failure: how many times the unit has failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<u32>,
+}
+
+/// Whether a failed unit may succeed when it runs again unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureClass {
+    /// The environment failed (device lost or out of memory, an I/O error, libtorch): the next run
+    /// retries the unit, up to a limit.
+    Transient,
+    /// The unit itself failed (diverged training, corrupt input, a broken invariant): retried only
+    /// when asked (`--retry-failed`).
+    Permanent,
+}
+
+impl FailureClass {
+    pub fn of(error: &Error) -> FailureClass {
+        match error {
+            Error::Write { .. } | Error::Environment(_) => FailureClass::Transient,
+            #[cfg(feature = "torch")]
+            Error::Torch(_) => FailureClass::Transient,
+            Error::Internal(message) if message.to_lowercase().contains("out of memory") => {
+                FailureClass::Transient
+            }
+            // A dataset file the node does not see (the data loaders' "missing; ..." message): the
+            // mount or the data folder is at fault, not the unit.
+            Error::InputFile { message, .. } if message.starts_with("missing") => FailureClass::Transient,
+            _ => FailureClass::Permanent,
+        }
+    }
 }
 
 /// An opened sweep output folder.
@@ -155,6 +192,8 @@ impl SweepDir {
             stage: stage.into(),
             seconds: None,
             reason: None,
+            class: None,
+            failures: None,
         }
     }
 
@@ -171,9 +210,28 @@ impl SweepDir {
         Ok(())
     }
 
-    pub fn mark_failed(&self, unit: &Unit, shard: Shard, stage: &str, reason: &str) -> Result<()> {
+    /// The failure record of `unit`, if it failed.
+    pub fn failure(&self, unit: &Unit) -> Result<Option<UnitRecord>> {
+        let path = self.record_path("failed", unit);
+        let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
+        serde_json::from_str(&text).map(Some).map_err(|e| {
+            Error::input_file(&path, format!("unreadable unit record ({e}); delete it to redo the unit"))
+        })
+    }
+
+    pub fn mark_failed(
+        &self,
+        unit: &Unit,
+        shard: Shard,
+        stage: &str,
+        reason: &str,
+        class: FailureClass,
+    ) -> Result<()> {
+        let before = self.failure(unit)?.and_then(|r| r.failures).unwrap_or(0);
         let mut r = SweepDir::record(unit, shard, stage);
         r.reason = Some(reason.to_string());
+        r.class = Some(class);
+        r.failures = Some(before + 1);
         self.write_record("failed", &r)?;
         let _ = std::fs::remove_file(self.record_path("running", unit));
         Ok(())

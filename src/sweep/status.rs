@@ -15,7 +15,10 @@ pub struct ShardStatus {
     pub units: usize,
     pub done: usize,
     pub running: usize,
+    /// Failed units: transient (the next run retries them) and permanent (`--retry-failed`).
     pub failed: usize,
+    pub failed_transient: usize,
+    pub failed_permanent: usize,
     pub missing: usize,
 }
 
@@ -47,6 +50,11 @@ pub fn status(root: &Path, shards: Option<usize>) -> Result<SweepStatus> {
         records.iter().map(|r| r.unit.id()).collect()
     };
     let (done_ids, failed_ids, running_ids) = (ids(&done), ids(&failed), ids(&running));
+    let transient_ids: HashSet<String> = failed
+        .iter()
+        .filter(|r| r.class == Some(super::state::FailureClass::Transient))
+        .map(|r| r.unit.id())
+        .collect();
     let mut total = ShardStatus { shard: "all".into(), ..Default::default() };
     for (position, unit) in units.iter().enumerate() {
         let k = position % shard_count;
@@ -62,6 +70,11 @@ pub fn status(root: &Path, shards: Option<usize>) -> Result<SweepStatus> {
                 row.done += 1;
             } else if f {
                 row.failed += 1;
+                if transient_ids.contains(&id) {
+                    row.failed_transient += 1;
+                } else {
+                    row.failed_permanent += 1;
+                }
             } else if r {
                 row.running += 1;
             } else {

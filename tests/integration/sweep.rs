@@ -195,6 +195,57 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     entries.flatten().flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] }).collect()
 }
 
+/// A unit that failed for a transient reason (here a write the file system refused) is retried
+/// by the next run on its own; one that failed for a permanent reason (diverged training) only
+/// with --retry-failed; `sweep status` tells them apart.
+#[test]
+fn transient_failures_heal_and_permanent_ones_wait_for_retry_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let two = TINY.replace("indices = [1462, 4317, 9930]", "indices = [1462, 4317]");
+    let config = tiny_config(dir.path(), &two);
+    let out = dir.path().join("sweep");
+    let only = dir.path().join("only.txt");
+    std::fs::write(&only, "fashion-mini-hp2-s777-04317\n").unwrap();
+    run_sweep(&config, &out, &["--only", s(&only)]);
+    // Unit 1462's tables folder is a file: its write fails.
+    let blocked = out.join("units/fashion-mini-hp2-s777-01462/tables");
+    std::fs::create_dir_all(blocked.parent().unwrap()).unwrap();
+    std::fs::write(&blocked, "in the way").unwrap();
+    let failed = sweep_command(&config, &out, &[]).output().unwrap();
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    let status = |out: &Path| -> serde_json::Value {
+        let o = nasrob(&["sweep", "status", s(out), "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let total = &status(&out)["total"];
+    assert_eq!((total["failed_transient"].as_u64(), total["done"].as_u64()), (Some(1), Some(1)), "{total}");
+    std::fs::remove_file(&blocked).unwrap();
+    run_sweep(&config, &out, &[]);
+    assert_eq!(done_units(&out), 2, "the transient failure was not retried");
+
+    let diverging = two.replace("learning_rate = 0.1", "learning_rate = 1e30");
+    let config = tiny_config(dir.path(), &diverging);
+    let out = dir.path().join("diverging");
+    run_sweep(&config, &out, &[]);
+    let total = &status(&out)["total"];
+    assert_eq!(total["failed_permanent"].as_u64(), Some(2), "{total}");
+    let again = sweep_command(&config, &out, &[]).output().unwrap();
+    assert!(again.status.success());
+    assert_eq!(status(&out)["total"]["failed_permanent"].as_u64(), Some(2));
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("state/failed/fashion-mini-hp2-s777-01462.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!((record["class"].as_str(), record["failures"].as_u64()), (Some("permanent"), Some(1)));
+    run_sweep(&config, &out, &["--retry-failed"]);
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("state/failed/fashion-mini-hp2-s777-01462.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["failures"].as_u64(), Some(2), "--retry-failed ran it again");
+}
+
 #[test]
 fn an_unwritable_output_folder_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
