@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use nasrob::sweep::config::PRESETS;
 use nasrob::sweep::emit::{self, EmitSpec};
 #[cfg(feature = "torch")]
 use nasrob::sweep::{Shard, read_unit_list};
@@ -27,7 +28,7 @@ pub enum SweepCommand {
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// A preset (demo, nb201-hp12, nb201-full) or a TOML config file.
+    /// A preset (demo, nb201-hp12, nb201-full, jung2023) or a TOML config file.
     #[arg(long)]
     config: String,
     /// Sweep output folder (shared by all shards).
@@ -89,9 +90,9 @@ pub struct StatusArgs {
 
 #[derive(Args, Debug)]
 pub struct PlanArgs {
-    /// A preset or a TOML config file.
+    /// A preset or a TOML config file [default: every preset].
     #[arg(long)]
-    config: String,
+    config: Option<String>,
     #[arg(long = "all-15625")]
     all_15625: bool,
     /// Measured seconds per unit on the target GPU (from `nasrob sweep status` of a pilot run or
@@ -222,31 +223,45 @@ pub fn run(cmd: SweepCommand) -> Result<()> {
             Ok(())
         }
         SweepCommand::Plan(args) => {
-            let (config, _) = SweepConfig::load(&args.config)?;
-            let units = unit_list(&config, args.all_15625)?;
-            let gpu_hours = args.seconds_per_unit.map(|s| s * units.len() as f64 / 3600.0);
+            let names: Vec<String> = match &args.config {
+                Some(config) => vec![config.clone()],
+                None => PRESETS.iter().map(|(name, _)| (*name).to_string()).collect(),
+            };
+            let mut plans = Vec::new();
+            for name in &names {
+                let (config, _) = SweepConfig::load(name)?;
+                let units = unit_list(&config, args.all_15625)?.len();
+                let gpu_hours = args.seconds_per_unit.map(|s| s * units as f64 / 3600.0);
+                plans.push((config, units, gpu_hours));
+            }
             if args.json {
-                let doc = serde_json::json!({
-                    "config": config.name, "config_hash": config.hash()?, "units": units.len(),
-                    "seconds_per_unit": args.seconds_per_unit, "gpu_hours": gpu_hours,
-                });
+                let mut docs = Vec::new();
+                for (config, units, gpu_hours) in &plans {
+                    docs.push(serde_json::json!({
+                        "config": config.name, "config_hash": config.hash()?, "units": units,
+                        "datasets": config.training.datasets, "seeds": config.training.seeds,
+                        "hp": config.training.hp,
+                        "seconds_per_unit": args.seconds_per_unit, "gpu_hours": gpu_hours,
+                    }));
+                }
+                let doc = if args.config.is_some() { docs.remove(0) } else { serde_json::Value::Array(docs) };
                 println!("{doc}");
                 return Ok(());
             }
-            println!(
-                "{}: {} units ({} architectures x {} datasets x {} seeds, hp {})",
-                config.name,
-                units.len(),
-                units.len() / (config.training.datasets.len() * config.training.seeds.len()).max(1),
-                config.training.datasets.len(),
-                config.training.seeds.len(),
-                config.training.hp
-            );
-            match gpu_hours {
-                Some(h) => println!(
-                    "estimate: {h:.0} GPU-hours at {:.0} s per unit",
-                    args.seconds_per_unit.unwrap_or(0.0)
-                ),
+            for (config, units, gpu_hours) in &plans {
+                println!(
+                    "{}: {} units ({} architectures x {} datasets x {} seeds, hp {}){}",
+                    config.name,
+                    units,
+                    units / (config.training.datasets.len() * config.training.seeds.len()).max(1),
+                    config.training.datasets.len(),
+                    config.training.seeds.len(),
+                    config.training.hp,
+                    gpu_hours.map_or_else(String::new, |h| format!(": {h:.0} GPU-hours")),
+                );
+            }
+            match args.seconds_per_unit {
+                Some(s) => println!("GPU-hours at {s:.0} s per unit"),
                 None => println!(
                     "pass --seconds-per-unit (from a pilot shard's `sweep status`) for a GPU-hour estimate"
                 ),

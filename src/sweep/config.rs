@@ -13,10 +13,11 @@ use crate::space::{NetworkShape, SearchSpace, network_cost};
 use crate::{Error, Result};
 
 /// Presets shipped with nasrob, by name.
-pub const PRESETS: [(&str, &str); 3] = [
+pub const PRESETS: [(&str, &str); 4] = [
     ("demo", include_str!("presets/demo.toml")),
     ("nb201-hp12", include_str!("presets/nb201-hp12.toml")),
     ("nb201-full", include_str!("presets/nb201-full.toml")),
+    ("jung2023", include_str!("presets/jung2023.toml")),
 ];
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -389,6 +390,11 @@ mod tests {
         assert_eq!(archs.len(), 16);
         let space = SearchSpace::nb201();
         assert!(archs.iter().all(|&i| space.is_representative(i).unwrap()));
+        let (jung, _) = SweepConfig::load("jung2023").unwrap();
+        assert_eq!(jung.architectures().unwrap().len(), 6_466);
+        assert_eq!(jung.training.datasets, ["cifar10", "cifar100", "ImageNet16-120"]);
+        assert_eq!((jung.training.seeds.as_slice(), jung.training.hp), (&[777][..], 200));
+        assert_eq!(jung.evaluation.test_images().unwrap(), crate::data::TestImages::Full);
         let (hp12, _) = SweepConfig::load("nb201-hp12").unwrap();
         assert_eq!(hp12.architectures().unwrap().len(), 6_466);
         assert_ne!(demo.hash().unwrap(), hp12.hash().unwrap());

@@ -246,6 +246,23 @@ fn transient_failures_heal_and_permanent_ones_wait_for_retry_failed() {
     assert_eq!(record["failures"].as_u64(), Some(2), "--retry-failed ran it again");
 }
 
+/// `sweep plan` without a config lists every preset with its units; `jung2023` is the released
+/// robustness dataset's: 6,466 representatives on three datasets, one seed.
+#[test]
+fn sweep_plan_lists_the_presets() {
+    let out = nasrob(&["sweep", "plan", "--json", "--seconds-per-unit", "3600"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plans: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let jung =
+        plans.as_array().unwrap().iter().find(|p| p["config"] == "jung2023").expect("a jung2023 preset");
+    assert_eq!(jung["units"], 6_466 * 3);
+    assert_eq!(jung["gpu_hours"], 6_466.0 * 3.0);
+    assert_eq!(jung["seeds"], serde_json::json!([777]));
+    let names: Vec<&str> = plans.as_array().unwrap().iter().map(|p| p["config"].as_str().unwrap()).collect();
+    assert_eq!(names, ["demo", "nb201-hp12", "nb201-full", "jung2023"]);
+    assert_bad_input(&nasrob(&["sweep", "plan", "--config", "jung2024"]), "neither a preset");
+}
+
 #[test]
 fn an_unwritable_output_folder_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
