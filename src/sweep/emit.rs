@@ -126,7 +126,7 @@ pub fn slurm(spec: &EmitSpec) -> Result<String> {
 set -euo pipefail
 NASROB={binary}
 if ! command -v \"$NASROB\" >/dev/null 2>&1; then
-  echo \"nasrob-sweep: $NASROB is not an executable on $(hostname); install nasrob where the nodes see it (make install) and emit again with --binary\" >&2
+  echo \"nasrob-sweep: $NASROB is not an executable on ${{HOSTNAME:-this node}}; copy nasrob (and its libtorch) where the nodes see it and emit again with --binary\" >&2
   exit 2
 fi
 {data_dir}# Stops here, with the reason, when this node has no usable GPU.
