@@ -496,15 +496,6 @@ fn fashion_weights(dir: &std::path::Path, index: usize) -> std::path::PathBuf {
     path
 }
 
-/// Files under `dir`, recursively.
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    entries
-        .flatten()
-        .flat_map(|e| if e.path().is_dir() { files_under(&e.path()) } else { vec![e.path()] })
-        .collect()
-}
-
 #[test]
 fn cli_bad_input_exits_2_and_writes_nothing() {
     use crate::common::{assert_bad_input, nasrob};
@@ -571,7 +562,11 @@ fn cli_bad_input_exits_2_and_writes_nothing() {
     std::fs::create_dir_all(&empty).unwrap();
     let missing_frost = corrupt(&["--corruptions", "frost", "--data-dir", empty.to_str().unwrap()]);
     assert_bad_input(&missing_frost, "nasrob data fetch frost-textures");
-    assert!(files_under(&out).is_empty(), "partial output: {:?}", files_under(&out));
+    assert!(
+        crate::common::files_under(&out).is_empty(),
+        "partial output: {:?}",
+        crate::common::files_under(&out)
+    );
 }
 
 /// A device failure inside the network's forward pass is an error the batch-halving retry sees,

@@ -46,6 +46,15 @@ pub fn jung_meta(epsilons: serde_json::Value) -> String {
     serde_json::json!({"ids": ids, "epsilons": epsilons}).to_string()
 }
 
+/// Files under `dir`, recursively, hidden ones included.
+pub fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries
+        .flatten()
+        .flat_map(|e| if e.path().is_dir() { files_under(&e.path()) } else { vec![e.path()] })
+        .collect()
+}
+
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::common::{assert_bad_input, jung_meta, nasrob, stderr, stdout};
+use crate::common::{assert_bad_input, files_under, jung_meta, nasrob, stderr, stdout};
 use nasrob::space::SearchSpace;
 use nasrob::store::Bench;
 
@@ -39,21 +39,6 @@ fn visible_parts(bench: &Path) -> Vec<String> {
     }
     parts.sort();
     parts
-}
-
-/// Every file under `dir`, hidden ones included.
-fn all_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.path().is_dir() {
-                out.extend(all_files(&entry.path()));
-            } else {
-                out.push(entry.path());
-            }
-        }
-    }
-    out
 }
 
 /// A jung2023 folder with clean accuracies of CIFAR-10 and CIFAR-100 for the first 200 indices;
@@ -137,7 +122,7 @@ fn a_failed_multi_dataset_import_leaves_nothing_and_the_fixed_one_imports() {
         // Nothing to look up, and no staging or temp file is left.
         assert_eq!(nasrob(&["query", "lookup", "0", "--bench", s(&bench)]).status.code(), Some(2));
         let leftovers: Vec<PathBuf> =
-            all_files(&bench).into_iter().filter(|p| !p.ends_with(".nasrob.lock")).collect();
+            files_under(&bench).into_iter().filter(|p| !p.ends_with(".nasrob.lock")).collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
     let jung = dir.path().join("jung-good");
@@ -286,7 +271,7 @@ fn sql_only_reads() {
     std::fs::write(&csv, "net,synflow\n\"(4, 0, 3, 1, 4, 3)\",1.5\n").unwrap();
     let bench = dir.path().join("bench");
     assert!(nasrob(&["import", "zero-cost", s(&csv), "--bench", s(&bench)]).status.success());
-    let before = all_files(&bench);
+    let before = files_under(&bench);
     for (query, needle) in [
         ("CREATE TABLE x AS SELECT * FROM proxies", "not CREATE"),
         ("DROP TABLE proxies", "not DROP"),
@@ -298,7 +283,7 @@ fn sql_only_reads() {
     ] {
         assert_bad_input(&nasrob(&["query", "sql", query, "--bench", s(&bench)]), needle);
     }
-    assert_eq!(all_files(&bench), before);
+    assert_eq!(files_under(&bench), before);
     let out = nasrob(&["query", "sql", "SELECT count(*) AS n FROM proxies", "--bench", s(&bench), "--csv"]);
     assert!(stdout(&out).contains('1'), "{}", stdout(&out));
 }
@@ -409,7 +394,7 @@ fn stale_temp_files_go_with_the_next_writer_and_live_ones_stay() {
     let out = nasrob(&["space", "export", "--out", s(&archs), "--costs-out", "/dev/null/costs.parquet"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(!archs.exists(), "archs.parquet was left without its costs file");
-    assert!(all_files(dir.path()).iter().all(|p| *p == live || !p.to_string_lossy().contains(".tmp-")));
+    assert!(files_under(dir.path()).iter().all(|p| *p == live || !p.to_string_lossy().contains(".tmp-")));
 }
 
 #[test]
@@ -519,7 +504,7 @@ fn a_full_disk_fails_the_import_cleanly() {
     let bench = mount_point.join("bench");
     let out = nasrob(&["import", "nb201-accuracy", s(&csv), "--bench", s(&bench)]);
     let leftovers: Vec<PathBuf> =
-        all_files(&bench).into_iter().filter(|p| !p.ends_with(".nasrob.lock")).collect();
+        files_under(&bench).into_iter().filter(|p| !p.ends_with(".nasrob.lock")).collect();
     let _ = Command::new("umount").arg(&mount_point).output();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");

@@ -277,6 +277,11 @@ fn an_unwritable_output_folder_is_a_clear_error() {
 
 #[test]
 fn emitted_scheduler_files_are_valid() {
+    let emit_slurm = |out: &str, extra: &[&str]| {
+        let mut args = vec!["sweep", "emit", "slurm", "--config", "demo", "--out", out, "--shards", "2"];
+        args.extend_from_slice(extra);
+        nasrob(&args)
+    };
     let out =
         nasrob(&["sweep", "emit", "slurm", "--config", "demo", "--out", "/shared/sweep", "--shards", "8"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -300,31 +305,25 @@ fn emitted_scheduler_files_are_valid() {
     // Scheduler flags, the binary and the data folder reach the script; a binary the node lacks
     // stops the task with a message before any work.
     let dir = tempfile::tempdir().unwrap();
-    let out = nasrob(&[
-        "sweep",
-        "emit",
-        "slurm",
-        "--config",
-        "demo",
-        "--out",
+    let out = emit_slurm(
         "/shared/it's here",
-        "--shards",
-        "2",
-        "--partition",
-        "gpu-h200",
-        "--account",
-        "nas_lab",
-        "--time",
-        "2-00:00:00",
-        "--mem",
-        "64G",
-        "--cpus-per-shard",
-        "16",
-        "--binary",
-        "/opt/none/nasrob",
-        "--data-dir",
-        "/shared/data",
-    ]);
+        &[
+            "--partition",
+            "gpu-h200",
+            "--account",
+            "nas_lab",
+            "--time",
+            "2-00:00:00",
+            "--mem",
+            "64G",
+            "--cpus-per-shard",
+            "16",
+            "--binary",
+            "/opt/none/nasrob",
+            "--data-dir",
+            "/shared/data",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let script = String::from_utf8_lossy(&out.stdout).into_owned();
     for line in [
@@ -360,21 +359,8 @@ fn emitted_scheduler_files_are_valid() {
         "case \"$1\" in\n  doctor) exit 0 ;;\n  sweep) trap 'echo shard-stopped >> \"$LOG\"; exit 143' TERM\n    \
          echo shard-started >> \"$LOG\"; sleep 30 & wait $! ;;\nesac",
     );
-    let out = nasrob(&[
-        "sweep",
-        "emit",
-        "slurm",
-        "--config",
-        "demo",
-        "--out",
-        "/shared/sweep",
-        "--shards",
-        "2",
-        "--binary",
-        fake_nasrob.to_str().unwrap(),
-        "--warn-seconds",
-        "120",
-    ]);
+    let out =
+        emit_slurm("/shared/sweep", &["--binary", fake_nasrob.to_str().unwrap(), "--warn-seconds", "120"]);
     let script = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(script.contains("#SBATCH --signal=B:USR1@120"), "{script}");
     std::fs::write(&path, &script).unwrap();
@@ -400,9 +386,7 @@ fn emitted_scheduler_files_are_valid() {
         ("--mem", "lots", "not a memory size"),
         ("--partition", "gpu;rm -rf", "not a name"),
     ] {
-        let out = nasrob(&[
-            "sweep", "emit", "slurm", "--config", "demo", "--out", "/o", "--shards", "2", flag, value,
-        ]);
+        let out = emit_slurm("/o", &[flag, value]);
         crate::common::assert_bad_input(&out, needle);
     }
 
