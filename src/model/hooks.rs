@@ -7,7 +7,7 @@
 use tch::Tensor;
 use tch::nn;
 
-use super::{Cell, Conv, Edge, Layer, ReluConvBn, ResBlock, TinyNetwork};
+use super::{Cell, Conv, Edge, Layer, ReluConvBn, ResBlock, TinyNetwork, count_operations};
 use crate::Result;
 
 /// A point of the forward pass that [`TinyNetwork::forward_with`] reports.
@@ -59,6 +59,7 @@ fn conv(conv: &Conv, xs: &Tensor, pass: &mut Pass<'_, '_>) -> Result<Tensor> {
 impl ReluConvBn {
     fn forward_with(&self, xs: &Tensor, pass: &mut Pass<'_, '_>) -> Result<Tensor> {
         (pass.observe)(Site::ReluInput, xs);
+        count_operations(1);
         let out = conv(&self.conv, &xs.f_relu()?, pass)?;
         batch_norm(&self.bn, out, pass.options)
     }
@@ -71,7 +72,10 @@ impl Edge {
             Edge::Zero => None,
             Edge::Identity => Some(xs.shallow_clone()),
             Edge::Conv(m) => Some(m.forward_with(xs, pass)?),
-            Edge::AvgPool => Some(xs.f_avg_pool2d([3, 3], [1, 1], [1, 1], false, false, None::<i64>)?),
+            Edge::AvgPool => {
+                count_operations(1);
+                Some(xs.f_avg_pool2d([3, 3], [1, 1], [1, 1], false, false, None::<i64>)?)
+            }
         })
     }
 }
@@ -88,14 +92,20 @@ impl Cell {
                 if let Some(out) = self.edges[edge].forward_with(&nodes[input], pass)? {
                     sum = Some(match sum {
                         None => out,
-                        Some(acc) => acc.f_add(&out)?,
+                        Some(acc) => {
+                            count_operations(1);
+                            acc.f_add(&out)?
+                        }
                     });
                 }
                 edge += 1;
             }
             nodes.push(match sum {
                 Some(sum) => sum,
-                None => xs.f_zeros_like()?,
+                None => {
+                    count_operations(1);
+                    xs.f_zeros_like()?
+                }
             });
         }
         Ok(nodes.swap_remove(3))
@@ -105,6 +115,7 @@ impl Cell {
 impl ResBlock {
     fn forward_with(&self, xs: &Tensor, pass: &mut Pass<'_, '_>) -> Result<Tensor> {
         let residual = self.conv_b.forward_with(&self.conv_a.forward_with(xs, pass)?, pass)?;
+        count_operations(2);
         let pooled = xs.f_avg_pool2d([2, 2], [2, 2], [0, 0], false, true, None::<i64>)?;
         Ok(conv(&self.shortcut, &pooled, pass)?.f_add(&residual)?)
     }
@@ -114,6 +125,7 @@ impl TinyNetwork {
     /// Maps [0,1] pixels to what the network body sees (the dataset's normalisation).
     pub fn normalize(&self, xs: &Tensor) -> Result<Tensor> {
         let kind = xs.kind();
+        count_operations(2);
         Ok(xs.f_sub(&self.mean.f_to_kind(kind)?)?.f_div(&self.std.f_to_kind(kind)?)?)
     }
 
@@ -126,6 +138,7 @@ impl TinyNetwork {
         observe: &mut Observer<'_>,
     ) -> Result<Tensor> {
         let features = self.features_observed(xs, &mut Pass { options, observe: &mut *observe })?;
+        count_operations(2);
         let logits = features
             .f_adaptive_avg_pool2d([1, 1])?
             .f_flatten(1, -1)?
@@ -150,6 +163,7 @@ impl TinyNetwork {
         }
         let x = batch_norm(&self.last_bn, x, pass.options)?;
         (pass.observe)(Site::ReluInput, &x);
+        count_operations(1);
         let features = x.f_relu()?;
         (pass.observe)(Site::Features, &features);
         Ok(features)

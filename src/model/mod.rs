@@ -13,13 +13,31 @@ use crate::{Error, Result};
 
 mod classifier;
 mod hooks;
+mod stacked;
 mod weights;
 
 pub use classifier::{Classifier, EvalMode};
 pub use hooks::{ForwardOptions, Observer, Site};
+pub use stacked::{StackInput, StackedNetworks};
 pub use weights::{
     WeightsMeta, load_weights, read_safetensors_metadata, read_weights_meta, save_weights, write_safetensors,
 };
+
+thread_local! {
+    static OPERATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Tensor operations launched on this thread by the networks' forward passes and the optimizer
+/// since the thread started (views, which launch nothing, are not counted): how benchmarks
+/// compare the dispatch work of one network with a stack's.
+pub fn operations_launched() -> u64 {
+    OPERATIONS.with(std::cell::Cell::get)
+}
+
+/// Counts `n` launched operations (see [`operations_launched`]).
+pub fn count_operations(n: u64) {
+    OPERATIONS.with(|c| c.set(c.get() + n));
+}
 
 /// Conv2d without bias with its stride and padding (tch keeps them private), so the forward pass
 /// can make the fallible call.
@@ -32,6 +50,7 @@ struct Conv {
 
 impl Conv {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        count_operations(1);
         Ok(xs.f_conv2d(
             &self.layer.ws,
             self.layer.bs.as_ref(),
@@ -74,6 +93,7 @@ fn batch_norm(vs: nn::Path, channels: i64) -> nn::BatchNorm {
 
 /// What `bn.forward_t(xs, train)` computes, through the fallible call.
 fn batch_norm_forward(bn: &nn::BatchNorm, xs: &Tensor, train: bool) -> Result<Tensor> {
+    count_operations(1);
     Ok(xs.f_batch_norm(
         bn.ws.as_ref(),
         bn.bs.as_ref(),
@@ -182,23 +202,8 @@ impl TinyNetwork {
     /// Builds the network under `vs` (normally a VarStore's root) for `arch` with `shape`,
     /// normalising inputs with `dataset`'s statistics.
     pub fn new(vs: &nn::Path, arch: &Arch, shape: &NetworkShape, dataset: Dataset) -> Result<TinyNetwork> {
-        if shape.input_size % 4 != 0 || shape.input_size == 0 {
-            return Err(Error::input(format!(
-                "input size {} px is not divisible by 4, which the two stride-2 reductions need",
-                shape.input_size
-            )));
-        }
-        if shape.channels == 0 || shape.num_classes == 0 || shape.input_channels == 0 {
-            return Err(Error::input("channels, classes and input channels must be positive"));
-        }
+        Self::check_shape(shape, dataset)?;
         let (mean, std) = dataset.normalization();
-        if mean.len() != shape.input_channels {
-            return Err(Error::input(format!(
-                "{dataset} has {} channels but the network expects {}",
-                mean.len(),
-                shape.input_channels
-            )));
-        }
         let device = vs.device();
         let as_tensor =
             |v: &[f64]| Tensor::from_slice(v).to_kind(Kind::Float).view([1, -1, 1, 1]).to_device(device);
@@ -239,6 +244,28 @@ impl TinyNetwork {
             last_bn,
             classifier,
         })
+    }
+
+    /// Refuses a shape no network can have, or one that does not fit `dataset`'s images.
+    pub(crate) fn check_shape(shape: &NetworkShape, dataset: Dataset) -> Result<()> {
+        if shape.input_size % 4 != 0 || shape.input_size == 0 {
+            return Err(Error::input(format!(
+                "input size {} px is not divisible by 4, which the two stride-2 reductions need",
+                shape.input_size
+            )));
+        }
+        if shape.channels == 0 || shape.num_classes == 0 || shape.input_channels == 0 {
+            return Err(Error::input("channels, classes and input channels must be positive"));
+        }
+        let (mean, _) = dataset.normalization();
+        if mean.len() != shape.input_channels {
+            return Err(Error::input(format!(
+                "{dataset} has {} channels but the network expects {}",
+                mean.len(),
+                shape.input_channels
+            )));
+        }
+        Ok(())
     }
 
     pub fn arch(&self) -> &Arch {

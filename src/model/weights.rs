@@ -23,7 +23,8 @@ pub struct WeightsMeta {
 }
 
 impl WeightsMeta {
-    fn to_map(&self) -> BTreeMap<String, String> {
+    /// The `__metadata__` entries a weights file carries.
+    pub fn to_map(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("format".to_string(), "nasrob-weights-1".to_string()),
             ("arch".to_string(), self.arch.clone()),

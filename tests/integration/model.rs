@@ -4,7 +4,7 @@ use tch::nn;
 use tch::{Device, Kind, Tensor};
 
 use nasrob::dataset::Dataset;
-use nasrob::model::{TinyNetwork, count_parameters, load_weights, save_weights};
+use nasrob::model::{StackInput, StackedNetworks, TinyNetwork, count_parameters, load_weights, save_weights};
 use nasrob::space::{NetworkShape, SearchSpace, network_cost};
 
 /// The devices every model test runs on: the CPU, and CUDA when present.
@@ -199,6 +199,125 @@ fn logits_equal_nb201_reference_networks_from_xautodl() {
                 (a - b).abs() <= 1e-5 * b.abs().max(1.0),
                 "{dataset} {index} logit {i}: nasrob {a}, xautodl {b}"
             );
+        }
+    }
+}
+
+/// Architectures that together put every op on every edge, with all-none, all-1x1 and all-3x3
+/// cells among them.
+fn stack_archs() -> Vec<nasrob::space::Arch> {
+    let space = SearchSpace::nb201();
+    let mut archs: Vec<_> =
+        [1462, 4317, 9930, 100, 5000, 12000].iter().map(|&i| space.arch(i).unwrap()).collect();
+    for text in [
+        "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+        "|skip_connect~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|nor_conv_3x3~0|skip_connect~1|avg_pool_3x3~2|",
+    ] {
+        archs.push(text.parse().unwrap());
+    }
+    archs
+}
+
+/// Solo networks of `archs`, initialised from `seed` each, with random BatchNorm statistics, and
+/// a stack holding copies of them.
+fn solo_and_stacked(
+    archs: &[nasrob::space::Arch],
+    shape: &NetworkShape,
+    device: Device,
+) -> (Vec<(nn::VarStore, TinyNetwork)>, nn::VarStore, StackedNetworks) {
+    let solos: Vec<(nn::VarStore, TinyNetwork)> = archs
+        .iter()
+        .map(|arch| {
+            tch::manual_seed(7);
+            let vs = nn::VarStore::new(device);
+            let net = TinyNetwork::new(&vs.root(), arch, shape, Dataset::Cifar10).unwrap();
+            randomize_batch_norms(&vs);
+            (vs, net)
+        })
+        .collect();
+    let stack_vs = nn::VarStore::new(device);
+    let stack = StackedNetworks::new(&stack_vs.root(), archs, shape, Dataset::Cifar10).unwrap();
+    for (k, (vs, _)) in solos.iter().enumerate() {
+        stack.load_network(k, &vs.variables().into_iter().collect()).unwrap();
+    }
+    (solos, stack_vs, stack)
+}
+
+fn max_relative_difference(a: &Tensor, b: &Tensor) -> f64 {
+    let scale = a.abs().max().double_value(&[]).max(1e-12);
+    (a - b).abs().max().double_value(&[]) / scale
+}
+
+#[test]
+fn stacked_networks_give_each_solo_networks_logits() {
+    for device in devices() {
+        let archs = stack_archs();
+        let shape = NetworkShape::reduced(Dataset::Cifar10, 8, 1);
+        let (solos, _vs, stack) = solo_and_stacked(&archs, &shape, device);
+        let shared = Tensor::rand([5, 3, 32, 32], (Kind::Float, device));
+        let own = Tensor::rand([archs.len() as i64, 5, 3, 32, 32], (Kind::Float, device));
+        for train in [false, true] {
+            let stacked_shared = stack.forward(StackInput::Shared(&shared), train).unwrap();
+            let stacked_own = stack.forward(StackInput::PerNetwork(&own), train).unwrap();
+            assert_eq!(stacked_shared.size(), vec![archs.len() as i64, 5, 10]);
+            for (k, (_, net)) in solos.iter().enumerate() {
+                let alone = net.try_forward_t(&shared, train).unwrap();
+                let diff = max_relative_difference(&alone, &stacked_shared.get(k as i64));
+                assert!(diff < 1e-5, "network {k} ({}) shared input, train {train}: {diff}", archs[k]);
+                let alone = net.try_forward_t(&own.get(k as i64), train).unwrap();
+                let diff = max_relative_difference(&alone, &stacked_own.get(k as i64));
+                assert!(diff < 1e-5, "network {k} ({}) own input, train {train}: {diff}", archs[k]);
+            }
+        }
+        // Training mode updated every network's running statistics as alone.
+        for (k, (vs, _)) in solos.iter().enumerate() {
+            let back: std::collections::BTreeMap<String, Tensor> =
+                stack.network_tensors(k).unwrap().into_iter().collect();
+            for (name, tensor) in vs.variables() {
+                let diff = max_relative_difference(&tensor, &back[&name]);
+                assert!(diff < 1e-5, "network {k} {name} after training-mode passes: {diff}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_stacks_gradients_reach_only_each_networks_own_parameters() {
+    let archs = stack_archs()[..3].to_vec();
+    let shape = NetworkShape::reduced(Dataset::Cifar10, 8, 1);
+    let (solos, _stack_vs, stack) = solo_and_stacked(&archs, &shape, Device::Cpu);
+    // Network 1 is broken (NaN classifier): its loss is left out, and nothing of it may leak.
+    tch::no_grad(|| {
+        let mut broken: std::collections::BTreeMap<String, Tensor> =
+            solos[1].0.variables().into_iter().collect();
+        let weight = broken.get_mut("classifier.weight").unwrap();
+        let _ = weight.fill_(f64::NAN);
+        stack.load_network(1, &broken).unwrap();
+    });
+    let x = Tensor::rand([6, 3, 32, 32], (Kind::Float, Device::Cpu));
+    let y = Tensor::from_slice(&[0i64, 1, 2, 3, 4, 5]);
+    let logits = stack.forward(StackInput::Shared(&x), true).unwrap();
+    let losses: Vec<Tensor> = (0..3).map(|k| logits.get(k).cross_entropy_for_logits(&y)).collect();
+    assert!(losses[1].isnan().int64_value(&[]) == 1);
+    (&losses[0] + &losses[2]).backward();
+    for k in [0usize, 2] {
+        let (vs, net) = &solos[k];
+        let loss = net.try_forward_t(&x, true).unwrap().cross_entropy_for_logits(&y);
+        loss.backward();
+        // Relative to the largest gradient entry of the network: some BatchNorm biases before a
+        // sum that is normalised again have gradients at rounding level.
+        let params: Vec<(String, Tensor)> =
+            vs.variables().into_iter().filter(|(_, p)| p.requires_grad()).collect();
+        let scale = params.iter().map(|(_, p)| p.grad().abs().max().double_value(&[])).fold(0.0, f64::max);
+        assert!(scale > 0.0);
+        for (name, param) in &params {
+            let stacked = stack.network_gradient(k, name).unwrap();
+            assert!(
+                bool::try_from(stacked.isfinite().all()).unwrap(),
+                "network {k} {name} got NaN from network 1"
+            );
+            let diff = (param.grad() - &stacked).abs().max().double_value(&[]) / scale;
+            assert!(diff < 1e-5, "network {k} {name} gradient differs from alone by {diff} of the largest");
         }
     }
 }
