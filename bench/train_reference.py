@@ -3,8 +3,9 @@
 size and recipe as nasrob's measurement.
 
 Usage: python bench/train_reference.py [--device cpu|cuda] [--steps 5] [--batch-size 256]
-       [--bf16] [--cudnn-benchmark] [--threads N]
-Prints one JSON object per architecture.
+       [--bf16] [--cudnn-benchmark] [--threads N] [--arch INDEX=ARCH_STRING ...]
+       [--input-channels 3] [--input-size 32] [--classes 10]
+Prints one JSON object per architecture (NB201's 1462, 9930 and 4317 unless --arch is given).
 """
 
 import argparse
@@ -36,18 +37,24 @@ def main():
     p.add_argument("--bf16", action="store_true")
     p.add_argument("--cudnn-benchmark", action="store_true")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--arch", action="append", default=[], help="INDEX=ARCH_STRING, repeatable")
+    p.add_argument("--input-channels", type=int, default=3)
+    p.add_argument("--input-size", type=int, default=32)
+    p.add_argument("--classes", type=int, default=10)
     a = p.parse_args()
+    archs = dict((int(i), s) for i, s in (x.split("=", 1) for x in a.arch)) if a.arch else ARCHS
     if a.threads:
         torch.set_num_threads(a.threads)
     device = torch.device(a.device)
     torch.backends.cudnn.benchmark = a.cudnn_benchmark
     dtype = torch.bfloat16 if a.bf16 else torch.float32
-    for index, arch in ARCHS.items():
+    for index, arch in archs.items():
         torch.manual_seed(0)
-        model = TinyNetwork(arch, a.channels, a.cells, 10).to(device=device, dtype=dtype).train()
+        model = TinyNetwork(arch, a.channels, a.cells, a.classes, a.input_channels)
+        model = model.to(device=device, dtype=dtype).train()
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
-        x = torch.rand(a.batch_size, 3, 32, 32, device=device, dtype=dtype)
-        y = torch.randint(10, (a.batch_size,), device=device)
+        x = torch.rand(a.batch_size, a.input_channels, a.input_size, a.input_size, device=device, dtype=dtype)
+        y = torch.randint(a.classes, (a.batch_size,), device=device)
 
         def step():
             loss = torch.nn.functional.cross_entropy(model(x).float(), y)

@@ -12,9 +12,10 @@ use nasrob::{Error, Result};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Architecture: an NB201 index or arch string.
-    #[arg(long, allow_hyphen_values = true)]
-    arch: String,
+    /// Architecture: an NB201 index or arch string. Several, comma-separated or repeated, train
+    /// as one stacked group (same batches, one computation), each into <OUT>/<index>/.
+    #[arg(long, allow_hyphen_values = true, value_delimiter = ',', required = true)]
+    arch: Vec<String>,
     /// cifar10-valid, cifar10, cifar100, ImageNet16-120 or fashion-mini (embedded).
     #[arg(long, default_value = "fashion-mini")]
     dataset: String,
@@ -39,7 +40,8 @@ pub struct TrainArgs {
     /// auto (CUDA when available), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// Output folder: checkpoint, weights.safetensors, run.json. An unfinished run there resumes.
+    /// Output folder: checkpoint, weights.safetensors, run.json (for a group: one folder per
+    /// network and the group's checkpoint in <OUT>/group/). An unfinished run there resumes.
     #[arg(long)]
     out: PathBuf,
     /// Data folder [default: $NASROB_DATA_DIR or ~/.cache/nasrob/data].
@@ -51,7 +53,8 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    let index = SearchSpace::nb201().resolve(&args.arch)?;
+    let space = SearchSpace::nb201();
+    let indices = args.arch.iter().map(|a| space.resolve(a)).collect::<std::result::Result<Vec<_>, _>>()?;
     let dataset: Dataset = args.dataset.parse()?;
     if args.hp == 0 || args.batch_size == 0 || args.channels == 0 || args.cells == 0 {
         return Err(Error::input("--hp, --batch-size, --channels and --cells must be positive"));
@@ -60,19 +63,27 @@ pub fn run(args: TrainArgs) -> Result<()> {
         return Err(Error::input("--lr must be a positive number"));
     }
     let device = parse_device(&args.device)?;
-    let sets = load_split(dataset, &args.data_dir.unwrap_or_else(default_data_dir))?;
+    let sets = load_split(dataset, &args.data_dir.clone().unwrap_or_else(default_data_dir))?;
     let mut hyper = Hyper::nb201(args.hp);
     hyper.batch_size = args.batch_size;
     hyper.learning_rate = args.lr;
-    let spec = TrainSpec {
-        index,
-        dataset: dataset.name().to_string(),
-        seed: args.seed,
-        hyper,
-        channels: args.channels,
-        cells_per_stage: args.cells,
-        eval_batch_size: 1000,
-    };
+    let specs: Vec<TrainSpec> = indices
+        .iter()
+        .map(|&index| TrainSpec {
+            index,
+            dataset: dataset.name().to_string(),
+            seed: args.seed,
+            hyper: hyper.clone(),
+            channels: args.channels,
+            cells_per_stage: args.cells,
+            eval_batch_size: 1000,
+        })
+        .collect();
+    if specs.len() > 1 {
+        return run_group(&specs, &sets, device, &args);
+    }
+    let spec = &specs[0];
+    let index = spec.index;
     let bar = nasrob::progress::bar(args.hp as u64, "epochs");
     let json = args.json;
     let mut on_event = |event: &TrainEvent| match event {
@@ -104,8 +115,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 );
             }
         }
+        TrainEvent::GroupStep { .. } | TrainEvent::GroupEpoch { .. } => {}
     };
-    let result = train(&spec, &sets, device, &args.out, &mut on_event)?;
+    let result = train(spec, &sets, device, &args.out, &mut on_event)?;
     bar.finish_and_clear();
     if json {
         println!("{}", serde_json::json!({"event": "done", "result": result}));
@@ -132,6 +144,65 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 args.out.join("run.json").display()
             );
         }
+    }
+    Ok(())
+}
+
+/// Trains several architectures as one stacked group into `<out>/<index>/`.
+fn run_group(
+    specs: &[TrainSpec],
+    sets: &nasrob::data::SplitSets,
+    device: tch::Device,
+    args: &TrainArgs,
+) -> Result<()> {
+    let outs: Vec<PathBuf> = specs.iter().map(|s| args.out.join(s.index.to_string())).collect();
+    let bar = nasrob::progress::bar(args.hp as u64, "epochs");
+    let json = args.json;
+    let mut on_event = |event: &TrainEvent| match event {
+        TrainEvent::Resumed { epoch } => {
+            bar.set_position(*epoch as u64);
+            if json {
+                println!("{}", serde_json::json!({"event": "resumed", "epoch": epoch}));
+            }
+        }
+        TrainEvent::GroupStep { epoch, batch, batches, networks, network_images_per_second } => {
+            bar.set_message(format!(
+                "epoch {} batch {batch}/{batches}, {networks} networks, {network_images_per_second:.0} network-img/s",
+                epoch + 1
+            ));
+        }
+        TrainEvent::GroupEpoch { epoch, networks, diverged } => {
+            bar.inc(1);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"event": "epoch", "epoch": epoch, "networks": networks, "diverged": diverged})
+                );
+            } else if !nasrob::progress::interactive() {
+                eprintln!("epoch {} done: {networks} networks, {diverged} diverged", epoch + 1);
+            }
+        }
+        TrainEvent::Batch { .. } | TrainEvent::Epoch(_) => {}
+    };
+    let group_dir = args.out.join("group");
+    let results = nasrob::train::train_group(specs, sets, device, &outs, &group_dir, &mut on_event)?;
+    bar.finish_and_clear();
+    if json {
+        for result in &results {
+            println!("{}", serde_json::json!({"event": "done", "result": result}));
+        }
+        return Ok(());
+    }
+    println!("{:>6} {:>9} {:>7} {:>14}  folder", "index", "status", "epochs", "test accuracy");
+    for (result, out) in results.iter().zip(&outs) {
+        println!(
+            "{:>6} {:>9} {:>7} {:>14.4}  {}",
+            result.spec.index,
+            result.status.name(),
+            result.epochs.len(),
+            result.epochs.last().map_or(f64::NAN, |r| r.test_accuracy),
+            out.display()
+        );
     }
     Ok(())
 }
@@ -178,6 +249,14 @@ pub struct BenchTrainArgs {
     /// The reference script.
     #[arg(long, default_value = "bench/train_reference.py")]
     reference: PathBuf,
+    /// Stack sizes K, comma-separated (e.g. 1,4,16,64): time K networks trained as one stack
+    /// against the same networks one at a time (nasrob and PyTorch eager) instead of --archs.
+    #[arg(long, value_delimiter = ',')]
+    stack: Vec<usize>,
+    /// With --stack: how many of the stack's networks are also timed one at a time (their mean
+    /// stands for all K).
+    #[arg(long, default_value_t = 4)]
+    solo_sample: usize,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -188,6 +267,9 @@ pub fn bench(args: BenchTrainArgs) -> Result<()> {
     let device = parse_device(&args.device)?;
     if args.steps == 0 || args.batch_size.contains(&0) {
         return Err(Error::input("--steps and --batch-size must be at least 1"));
+    }
+    if !args.stack.is_empty() {
+        return bench_stacks(&args, dataset, device);
     }
     let space = SearchSpace::nb201();
     let indices = args.archs.iter().map(|a| space.resolve(a)).collect::<std::result::Result<Vec<_>, _>>()?;
@@ -205,7 +287,7 @@ pub fn bench(args: BenchTrainArgs) -> Result<()> {
             cudnn_benchmark: args.cudnn_benchmark,
         };
         let reference = match &args.python {
-            Some(python) => python_train_reference(python, &args, batch_size, device, threads)?,
+            Some(python) => python_train_reference(python, &args, batch_size, device, threads, &indices)?,
             None => Vec::new(),
         };
         for &index in &indices {
@@ -265,6 +347,132 @@ pub fn bench(args: BenchTrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// `bench train --stack`: K networks as one stack against the same networks one at a time.
+fn bench_stacks(args: &BenchTrainArgs, dataset: Dataset, device: tch::Device) -> Result<()> {
+    use nasrob::train::group::{free_device_bytes, training_bytes_per_network};
+    use nasrob::train::throughput::{measure_stack, stack_indices};
+
+    if args.stack.contains(&0) || args.solo_sample == 0 {
+        return Err(Error::input("--stack sizes and --solo-sample must be at least 1"));
+    }
+    if args.bf16 {
+        return Err(Error::input("--bf16 is not measured with --stack: drop one of them"));
+    }
+    let threads = tch::get_num_threads();
+    let shape = nasrob::space::NetworkShape::reduced(dataset, args.channels, args.cells);
+    let largest = args.stack.iter().copied().max().unwrap_or(1);
+    let sample = stack_indices(largest.min(args.solo_sample));
+    let mut rows = Vec::new();
+    for &batch_size in &args.batch_size {
+        let config = ThroughputConfig {
+            dataset,
+            channels: args.channels,
+            cells_per_stage: args.cells,
+            batch_size,
+            warmup_steps: args.warmup,
+            steps: args.steps,
+            bf16: false,
+            cudnn_benchmark: args.cudnn_benchmark,
+        };
+        let solo = sample.iter().map(|&index| measure(index, &config, device)).collect::<Result<Vec<_>>>()?;
+        let reference = match &args.python {
+            Some(python) => python_train_reference(python, args, batch_size, device, threads, &sample)?,
+            None => Vec::new(),
+        };
+        let free = free_device_bytes(device);
+        for &k in &args.stack {
+            let n = k.min(sample.len());
+            let solo_seconds = solo[..n].iter().map(|t| t.seconds_per_step).sum::<f64>() / n as f64;
+            let solo_forward = solo[..n].iter().map(|t| t.forward_operations as f64).sum::<f64>() / n as f64;
+            let solo_optimizer =
+                solo[..n].iter().map(|t| t.optimizer_operations as f64).sum::<f64>() / n as f64;
+            let eager: Vec<f64> = reference
+                .iter()
+                .filter(|r| sample[..n].iter().any(|&i| r["index"].as_u64() == Some(i as u64)))
+                .filter_map(|r| r["seconds_per_step"].as_f64())
+                .collect();
+            let eager_rate = (!eager.is_empty())
+                .then(|| batch_size as f64 * eager.len() as f64 / eager.iter().sum::<f64>());
+            let needed = training_bytes_per_network(&shape, batch_size) * k as u64;
+            let stacked = if free.is_some_and(|free| needed > free) {
+                None
+            } else {
+                Some(measure_stack(&stack_indices(k), &config, device)?)
+            };
+            let solo_rate = batch_size as f64 / solo_seconds;
+            rows.push(serde_json::json!({
+                "networks": k,
+                "batch_size": batch_size,
+                "device": format!("{device:?}").to_lowercase(),
+                "stacked": stacked,
+                "skipped": stacked.is_none().then(|| format!("needs about {:.1} GB, more than the device has free", needed as f64 / 1e9)),
+                "one_at_a_time_network_images_per_second": solo_rate,
+                "one_at_a_time_forward_operations_per_network_step": solo_forward,
+                "one_at_a_time_optimizer_operations_per_network_step": solo_optimizer,
+                "pytorch_one_at_a_time_network_images_per_second": eager_rate,
+                "speedup_over_one_at_a_time": stacked.as_ref().map(|s| s.network_images_per_second / solo_rate),
+                "speedup_over_pytorch": stacked.as_ref().zip(eager_rate).map(|(s, e)| s.network_images_per_second / e),
+                "forward_operations_ratio": stacked.as_ref().map(|s| solo_forward / s.forward_operations_per_network_step),
+            }));
+        }
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "dataset": dataset.name(),
+                "channels": args.channels,
+                "cells_per_stage": args.cells,
+                "threads": threads,
+                "steps": args.steps,
+                "warmup": args.warmup,
+                "solo_sample": sample,
+                "stacks": rows,
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "{dataset} shape, C={} N={}, {} timed steps after {} warm-up, {threads} libtorch threads; one at a time: mean of {:?}",
+        args.channels, args.cells, args.steps, args.warmup, sample
+    );
+    println!(
+        "{:>4} {:>6} {:>16} {:>16} {:>16} {:>9} {:>9} {:>14}",
+        "K",
+        "batch",
+        "stack net-img/s",
+        "1-by-1 net-img/s",
+        "PyTorch net-img/s",
+        "vs 1-by-1",
+        "vs torch",
+        "fwd ops/net"
+    );
+    let number = |v: &serde_json::Value, digits: usize| {
+        v.as_f64().map_or("-".to_string(), |x| format!("{x:.digits$}"))
+    };
+    for row in &rows {
+        println!(
+            "{:>4} {:>6} {:>16} {:>16} {:>16} {:>9} {:>9} {:>14}",
+            row["networks"],
+            row["batch_size"],
+            number(&row["stacked"]["network_images_per_second"], 1),
+            number(&row["one_at_a_time_network_images_per_second"], 1),
+            number(&row["pytorch_one_at_a_time_network_images_per_second"], 1),
+            number(&row["speedup_over_one_at_a_time"], 2),
+            number(&row["speedup_over_pytorch"], 2),
+            format!(
+                "{} / {}",
+                number(&row["stacked"]["forward_operations_per_network_step"], 1),
+                number(&row["one_at_a_time_forward_operations_per_network_step"], 0)
+            ),
+        );
+        if let Some(reason) = row["skipped"].as_str() {
+            println!("     K={} skipped: {reason}", row["networks"]);
+        }
+    }
+    Ok(())
+}
+
 /// Runs the PyTorch-eager reference; one JSON object per architecture.
 fn python_train_reference(
     python: &std::path::Path,
@@ -272,6 +480,7 @@ fn python_train_reference(
     batch_size: usize,
     device: tch::Device,
     threads: i32,
+    indices: &[usize],
 ) -> Result<Vec<serde_json::Value>> {
     if !args.reference.is_file() {
         return Err(Error::input_file(
@@ -291,6 +500,18 @@ fn python_train_reference(
         .args(["--batch-size", &batch_size.to_string()])
         .args(["--channels", &args.channels.to_string(), "--cells", &args.cells.to_string()])
         .args(["--threads", &threads.to_string()]);
+    let dataset: Dataset = args.dataset.parse()?;
+    let shape = nasrob::space::NetworkShape::reduced(dataset, args.channels, args.cells);
+    command.args(["--input-channels", &shape.input_channels.to_string()]).args([
+        "--input-size",
+        &shape.input_size.to_string(),
+        "--classes",
+        &shape.num_classes.to_string(),
+    ]);
+    let space = SearchSpace::nb201();
+    for &index in indices {
+        command.arg("--arch").arg(format!("{index}={}", space.arch(index)?.to_nb201_string()));
+    }
     if args.bf16 {
         command.arg("--bf16");
     }

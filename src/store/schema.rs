@@ -231,7 +231,13 @@ pub const TRAINING_RUNS: TableSchema = TableSchema {
         col("valid_accuracy", Float64, true, "fraction", "accuracy on the split's validation set, 0..1"),
         col("test_loss", Float64, true, "nats", "cross-entropy on the split's test set"),
         col("test_accuracy", Float64, true, "fraction", "accuracy on the split's test set, 0..1"),
-        col("seconds", Float64, true, "seconds", "wall-clock training time"),
+        col(
+            "seconds",
+            Float64,
+            true,
+            "seconds",
+            "wall-clock training time (trained in a stacked group of K: the group's time / K)",
+        ),
         col("checkpoint_sha256", Utf8, true, "", "SHA-256 of the final safetensors weights"),
         col("device", Utf8, true, "", "device the run trained on (cpu, cuda:0, ...)"),
         CONFIG_HASH,
@@ -263,7 +269,13 @@ pub const TRAINING_CURVES: TableSchema = TableSchema {
         col("valid_accuracy", Float64, true, "fraction", "validation accuracy after the epoch, 0..1"),
         col("test_loss", Float64, true, "nats", "test cross-entropy after the epoch"),
         col("test_accuracy", Float64, true, "fraction", "test accuracy after the epoch, 0..1"),
-        col("seconds", Float64, true, "seconds", "wall-clock time of the epoch"),
+        col(
+            "seconds",
+            Float64,
+            true,
+            "seconds",
+            "wall-clock time of the epoch (trained in a stacked group of K: the group's time / K)",
+        ),
     ],
 };
 

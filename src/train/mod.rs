@@ -7,6 +7,7 @@
 //! libtorch with a value derived from (seed, epoch) before drawing its permutation and
 //! augmentations, so resuming at an epoch boundary replays exactly the same draws.
 
+pub mod group;
 mod sgd;
 pub mod throughput;
 
@@ -24,6 +25,7 @@ use crate::model::{TinyNetwork, WeightsMeta, read_safetensors_metadata, write_sa
 use crate::space::{NetworkShape, SearchSpace};
 use crate::{Error, Result, fsutil};
 
+pub use group::train_group;
 pub use sgd::Sgd;
 
 /// Training hyper-parameters; `Hyper::nb201(hp)` is NB201's recipe with `hp` epochs.
@@ -123,9 +125,32 @@ pub struct TrainResult {
 /// Progress events for a CLI or a sweep to render.
 #[derive(Clone, Debug)]
 pub enum TrainEvent {
-    Resumed { epoch: usize },
-    Batch { epoch: usize, batch: usize, batches: usize, loss: f64, accuracy: f64, images_per_second: f64 },
+    Resumed {
+        epoch: usize,
+    },
+    Batch {
+        epoch: usize,
+        batch: usize,
+        batches: usize,
+        loss: f64,
+        accuracy: f64,
+        images_per_second: f64,
+    },
     Epoch(EpochRecord),
+    /// A step of a stacked group (no loss: nothing is read back during an epoch).
+    GroupStep {
+        epoch: usize,
+        batch: usize,
+        batches: usize,
+        networks: usize,
+        network_images_per_second: f64,
+    },
+    /// An epoch of a stacked group ended; `diverged` networks of `networks` have left it.
+    GroupEpoch {
+        epoch: usize,
+        networks: usize,
+        diverged: usize,
+    },
 }
 
 const CHECKPOINT: &str = "checkpoint.safetensors";
@@ -264,9 +289,9 @@ pub fn train(
                 diverged = Some(format!("loss became {loss_value} in epoch {epoch}, batch {b}"));
                 break;
             }
-            sgd.zero_grad();
-            loss.backward();
-            sgd.step(lr);
+            sgd.zero_grad()?;
+            loss.f_backward()?;
+            sgd.step(lr)?;
             loss_sum += loss_value * len as f64;
             correct += logits.argmax(-1, false).eq_tensor(&y).sum(Kind::Int64).int64_value(&[]);
             seen += len;

@@ -6,7 +6,7 @@ use tch::Device;
 
 use nasrob::data::load_split;
 use nasrob::dataset::Dataset;
-use nasrob::train::{Hyper, RunStatus, TrainSpec, train};
+use nasrob::train::{Hyper, RunStatus, TrainSpec, train, train_group};
 
 fn spec(epochs: usize, lr: f64) -> TrainSpec {
     let mut hyper = Hyper::nb201(epochs);
@@ -116,4 +116,150 @@ fn killed_runs_resume_to_the_same_weights_and_runs_are_deterministic() {
         .filter(|n| n.starts_with(".tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "temp files of killed writers left behind: {leftovers:?}");
+}
+
+const GROUP: [usize; 8] = [1462, 4317, 9930, 100, 5000, 12000, 7, 15000];
+
+fn group_specs(epochs: usize) -> Vec<TrainSpec> {
+    GROUP.iter().map(|&index| TrainSpec { index, ..spec(epochs, 0.1) }).collect()
+}
+
+/// The relative L2 distance between two networks' trained parameters (running statistics
+/// excluded), over all their tensors.
+fn weights_distance(a: &Path, b: &Path) -> f64 {
+    let read = |p: &Path| -> std::collections::BTreeMap<String, tch::Tensor> {
+        tch::Tensor::read_safetensors(p).unwrap().into_iter().collect()
+    };
+    let (a, b) = (read(a), read(b));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    let (mut diff, mut norm) = (0.0, 0.0);
+    for (name, x) in a.iter().filter(|(name, _)| !name.contains("running")) {
+        diff += (x - &b[name]).square().sum(tch::Kind::Double).double_value(&[]);
+        norm += x.square().sum(tch::Kind::Double).double_value(&[]);
+    }
+    (diff / norm).sqrt()
+}
+
+/// K = 8 networks trained as one stack against each trained alone: after one step of NB201's
+/// recipe the weights agree to float rounding; after an epoch (6 steps, at lr 0.02) the weights
+/// are within 1e-3 and the accuracies equal up to one image (a barely trained network has test
+/// images on a near tie, which float rounding may tip). At lr 0.1 the first steps are chaotic: a
+/// solo run with another libtorch thread count differs from itself by about 2e-3 after 6 steps
+/// and 2.5e-2 after 24, and a network that is not learning yet can end an epoch with another
+/// accuracy, so no reordering of the sums can promise more there.
+#[test]
+fn a_stacked_group_trains_each_network_as_it_trains_alone() {
+    let all = load_split(Dataset::FashionMini, Path::new(".")).unwrap();
+    for (images, learning_rate, tolerance) in [(256, 0.1, 1e-5), (1536, 0.02, 1e-3)] {
+        let mut specs = group_specs(1);
+        specs.iter_mut().for_each(|s| s.hyper.learning_rate = learning_rate);
+        let mut sets = all.clone();
+        sets.train = sets.train.head(images);
+        let dir = tempfile::tempdir().unwrap();
+        let outs: Vec<_> = GROUP.iter().map(|i| dir.path().join("group").join(i.to_string())).collect();
+        let group_dir = dir.path().join("group").join("state");
+        let grouped = train_group(&specs, &sets, Device::Cpu, &outs, &group_dir, &mut |_| {}).unwrap();
+        assert!(!group_dir.join("checkpoint.safetensors").exists(), "the group's checkpoint outlived it");
+        for (spec, together) in specs.iter().zip(&grouped) {
+            let solo_dir = dir.path().join("solo").join(spec.index.to_string());
+            let alone = train(spec, &sets, Device::Cpu, &solo_dir, &mut |_| {}).unwrap();
+            assert_eq!((alone.status, together.status), (RunStatus::Ok, RunStatus::Ok));
+            let (a, t) = (&alone.epochs[0], &together.epochs[0]);
+            let images_apart = (
+                ((a.train_accuracy - t.train_accuracy) * images as f64).abs().round(),
+                ((a.test_accuracy - t.test_accuracy) * 1000.0).abs().round(),
+            );
+            assert!(
+                images_apart.0 <= 1.0 && images_apart.1 <= 1.0,
+                "network {} on {images} images: accuracies alone {:?} and in the group {:?}",
+                spec.index,
+                (a.train_accuracy, a.test_accuracy),
+                (t.train_accuracy, t.test_accuracy)
+            );
+            assert!((a.test_loss - t.test_loss).abs() <= 1e-3 * a.test_loss, "network {}", spec.index);
+            let distance =
+                weights_distance(alone.weights.as_ref().unwrap(), together.weights.as_ref().unwrap());
+            assert!(
+                distance <= tolerance,
+                "network {} on {images} images: weights {distance} apart (relative), more than {tolerance}",
+                spec.index
+            );
+            // The group's weights carry the solo identity: they load into the solo network.
+            let shape = spec.shape(Dataset::FashionMini);
+            let mut vs = tch::nn::VarStore::new(Device::Cpu);
+            let arch = nasrob::space::SearchSpace::nb201().arch(spec.index).unwrap();
+            let net =
+                nasrob::model::TinyNetwork::new(&vs.root(), &arch, &shape, Dataset::FashionMini).unwrap();
+            nasrob::model::load_weights(&mut vs, together.weights.as_ref().unwrap(), &net.weights_meta())
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn groups_that_cannot_train_together_are_refused_before_anything_is_written() {
+    let sets = load_split(Dataset::FashionMini, Path::new(".")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let outs: Vec<_> = (0..2).map(|i| dir.path().join(i.to_string())).collect();
+    let group_dir = dir.path().join("state");
+    let mut other_seed = group_specs(1)[..2].to_vec();
+    other_seed[1].seed = 888;
+    let mut other_size = group_specs(1)[..2].to_vec();
+    other_size[1].channels = 16;
+    let mut huge = group_specs(1)[..2].to_vec();
+    for spec in &mut huge {
+        spec.channels = 4096;
+        spec.cells_per_stage = 5;
+    }
+    let cases: [(&[TrainSpec], &str); 4] = [
+        (&other_seed, "seed differs (777 vs 888)"),
+        (&other_size, "network size differs"),
+        (&[], "group size 0"),
+        (&huge, "use a group size of at most"),
+    ];
+    for (specs, needle) in cases {
+        let outs = &outs[..specs.len()];
+        let err = train_group(specs, &sets, Device::Cpu, outs, &group_dir, &mut |_| {}).unwrap_err();
+        assert_eq!(err.exit_code(), 2, "{err}");
+        assert!(err.to_string().contains(needle), "expected '{needle}' in: {err}");
+        assert!(crate::common::files_under(dir.path()).is_empty(), "a refused group wrote files");
+    }
+}
+
+fn group_cmd(out: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nasrob"));
+    cmd.args(["train", "--arch", "1462,4317,9930,100", "--dataset", "fashion-mini", "--hp", "3"])
+        .args(["--channels", "4", "--cells", "1", "--device", "cpu", "--json", "--out"])
+        .arg(out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
+#[test]
+fn a_killed_group_resumes_to_the_same_weights() {
+    let uninterrupted = tempfile::tempdir().unwrap();
+    assert!(group_cmd(uninterrupted.path()).status().unwrap().success());
+    let killed = tempfile::tempdir().unwrap();
+    let checkpoint = killed.path().join("group").join("checkpoint.safetensors");
+    for wait_extra in [Duration::from_millis(0), Duration::from_millis(900)] {
+        let mut child = group_cmd(killed.path()).spawn().unwrap();
+        let start = Instant::now();
+        while !checkpoint.exists() && start.elapsed() < Duration::from_secs(120) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(wait_extra);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(checkpoint.exists(), "the killed group left no checkpoint to resume from");
+    assert!(group_cmd(killed.path()).status().unwrap().success());
+    for index in [1462, 4317, 9930, 100] {
+        assert_eq!(
+            weights_sha(&uninterrupted.path().join(index.to_string())),
+            weights_sha(&killed.path().join(index.to_string())),
+            "network {index}: the resumed group differs"
+        );
+    }
+    assert!(!checkpoint.exists());
 }
