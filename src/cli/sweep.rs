@@ -351,12 +351,21 @@ fn run_shard(args: RunArgs) -> Result<()> {
     let units_bar = multi.add(nasrob::progress::bar(0, "units"));
     let stage_bar = multi.add(nasrob::progress::bar(0, "stage"));
     let mut on_event = |event: SweepEvent| match event {
-        SweepEvent::Plan { units, todo } => {
+        SweepEvent::Plan { units, todo, group_size } => {
             units_bar.set_length(todo as u64);
             if json {
                 println!(
                     "{}",
-                    serde_json::json!({"event": "plan", "shard": format!("{}/{}", shard.index, shard.count), "units": units, "todo": todo})
+                    serde_json::json!({"event": "plan", "shard": format!("{}/{}", shard.index, shard.count), "units": units, "todo": todo, "group_size": group_size})
+                );
+            }
+        }
+        SweepEvent::GroupStart { group, networks } => {
+            stage_bar.set_message(format!("train group {group} ({networks} networks)"));
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"event": "group_start", "group": group, "networks": networks})
                 );
             }
         }
@@ -379,6 +388,11 @@ fn run_shard(args: RunArgs) -> Result<()> {
             stage_bar.set_length(*batches as u64);
             stage_bar.set_position(*batch as u64);
             stage_bar.set_message(format!("train epoch {}", epoch + 1));
+        }
+        SweepEvent::Train(TrainEvent::GroupStep { epoch, batch, batches, networks, .. }) => {
+            stage_bar.set_length(*batches as u64);
+            stage_bar.set_position(*batch as u64);
+            stage_bar.set_message(format!("train {networks} networks, epoch {}", epoch + 1));
         }
         SweepEvent::Train(_) => {}
         SweepEvent::UnitDone { unit, seconds } => {

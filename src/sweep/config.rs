@@ -65,6 +65,11 @@ pub struct TrainingConfig {
     /// Train on the first N images of the training split (all when absent): a cheaper demo.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_images: Option<usize>,
+    /// Networks trained as one stacked computation (units of one dataset and seed). When absent,
+    /// the first run of a sweep folder sizes it from its device's memory (at most 64) and records
+    /// it there, so every shard and rerun forms the same groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_size: Option<usize>,
 }
 
 fn default_batch() -> usize {
@@ -270,6 +275,9 @@ impl SweepConfig {
         }
         if self.training.batch_size == 0 || self.training.train_images == Some(0) {
             return bad("training batch_size and train_images must be positive".into());
+        }
+        if self.training.group_size == Some(0) {
+            return bad("training group_size must be at least 1 (1 trains each network alone)".into());
         }
         for d in &self.training.datasets {
             d.parse::<Dataset>()?;

@@ -11,7 +11,7 @@ use tch::Device;
 
 use super::config::SweepConfig;
 use super::state::{FailureClass, SweepDir};
-use super::units::{Shard, Unit, unit_list};
+use super::units::{Shard, Unit, unit_groups, unit_list};
 use crate::attack::{AttackKind, AttackParams, AttackSpec, Protocol, ProtocolName, ScoringSet};
 use crate::corrupt::{self, FrostTextures};
 use crate::data::{SplitSets, load_split};
@@ -20,9 +20,11 @@ use crate::evaluate::{
     CorruptionPlan, NetworkSpec, RowContext, Subject, TableRows, evaluate, evaluate_corruptions,
     halving_batch_on_oom, image_tensors,
 };
+use crate::space::NetworkShape;
 use crate::store::schema::{TRAINING_CURVES, TRAINING_RUNS};
 use crate::store::{Rows, write_parquet};
-use crate::train::{Hyper, RunStatus, TrainEvent, TrainResult, TrainSpec, train};
+use crate::train::group::{free_device_bytes, group_size_for};
+use crate::train::{Hyper, RunStatus, TrainEvent, TrainResult, TrainSpec, train, train_group};
 use crate::{Error, Result};
 
 /// How to run a shard.
@@ -42,12 +44,35 @@ pub struct RunOptions {
 /// Progress of a shard, for a CLI or a log to render.
 #[derive(Clone, Debug)]
 pub enum SweepEvent<'a> {
-    Plan { units: usize, todo: usize },
-    UnitStart { unit: &'a Unit, position: usize, todo: usize },
-    Stage { unit: &'a Unit, stage: &'static str },
+    Plan {
+        units: usize,
+        todo: usize,
+        group_size: usize,
+    },
+    /// A group of `networks` units starts training as one stack (`group` counts from 0 in the sweep).
+    GroupStart {
+        group: usize,
+        networks: usize,
+    },
+    UnitStart {
+        unit: &'a Unit,
+        position: usize,
+        todo: usize,
+    },
+    Stage {
+        unit: &'a Unit,
+        stage: &'static str,
+    },
     Train(&'a TrainEvent),
-    UnitDone { unit: &'a Unit, seconds: f64 },
-    UnitFailed { unit: &'a Unit, stage: &'static str, reason: String },
+    UnitDone {
+        unit: &'a Unit,
+        seconds: f64,
+    },
+    UnitFailed {
+        unit: &'a Unit,
+        stage: &'static str,
+        reason: String,
+    },
 }
 
 /// What a shard did.
@@ -138,18 +163,23 @@ pub fn run_shard(
     } else {
         FrostTextures::none()
     };
+    let group_size = match config.training.group_size {
+        Some(size) => size,
+        None => dir.group_size(default_group_size(config, options.device)?)?,
+    };
+    let groups = unit_groups(&units, group_size);
     let mut summary = RunSummary::default();
-    let mine: Vec<&Unit> = units
+    let mine: Vec<(usize, &Unit)> = groups
         .iter()
         .enumerate()
-        .filter(|(position, unit)| {
-            options.shard.contains(*position) && options.only.as_ref().is_none_or(|only| only.contains(unit))
-        })
-        .map(|(_, unit)| unit)
+        .filter(|(group, _)| options.shard.contains(*group))
+        .flat_map(|(group, positions)| positions.iter().map(move |&p| (group, p)))
+        .map(|(group, p)| (group, &units[p]))
+        .filter(|(_, unit)| options.only.as_ref().is_none_or(|only| only.contains(unit)))
         .collect();
     summary.units_in_shard = mine.len();
-    let mut todo = Vec::new();
-    for unit in mine {
+    let mut todo: Vec<(usize, &Unit)> = Vec::new();
+    for (group, unit) in mine {
         if dir.is_done(unit) {
             summary.already_done += 1;
             continue;
@@ -163,14 +193,42 @@ pub fn run_shard(
             }
         };
         if retry {
-            todo.push(unit);
+            todo.push((group, unit));
         } else {
             summary.skipped_failed += 1;
         }
     }
-    on_event(SweepEvent::Plan { units: summary.units_in_shard, todo: todo.len() });
+    on_event(SweepEvent::Plan { units: summary.units_in_shard, todo: todo.len(), group_size });
     let mut data: HashMap<Dataset, SplitSets> = HashMap::new();
-    for (position, unit) in todo.iter().enumerate() {
+    let mut trained_groups = std::collections::HashSet::new();
+    let mut failed_groups = std::collections::HashSet::new();
+    for (position, &(group, unit)) in todo.iter().enumerate() {
+        if trained_groups.insert(group) {
+            let members: Vec<&Unit> = todo.iter().filter(|(g, _)| *g == group).map(|(_, u)| *u).collect();
+            if members.len() > 1 {
+                on_event(SweepEvent::GroupStart { group, networks: members.len() });
+                if let Err(error) = train_units(&dir, group, &members, options, config, &mut data, on_event) {
+                    if matches!(error, Error::Write { .. }) {
+                        return Err(error);
+                    }
+                    let class = FailureClass::of(&error);
+                    failed_groups.insert(group);
+                    for member in &members {
+                        dir.mark_failed(member, options.shard, "train", &error.to_string(), class)?;
+                        summary.failed += 1;
+                        on_event(SweepEvent::UnitFailed {
+                            unit: member,
+                            stage: "train",
+                            reason: error.to_string(),
+                        });
+                    }
+                    continue;
+                }
+            }
+        }
+        if failed_groups.contains(&group) {
+            continue;
+        }
         on_event(SweepEvent::UnitStart { unit, position, todo: todo.len() });
         let started = Instant::now();
         let ctx = UnitContext {
@@ -204,6 +262,76 @@ pub fn run_shard(
     Ok(summary)
 }
 
+/// The group size a sweep uses when its config sets none: as many networks as fit in the device's
+/// free memory for the largest of its datasets, at most 64 (16 when the memory cannot be told).
+fn default_group_size(config: &SweepConfig, device: Device) -> Result<usize> {
+    const CAP: usize = 64;
+    let Some(free) = free_device_bytes(device) else { return Ok(16) };
+    let mut size = CAP;
+    for name in &config.training.datasets {
+        let shape =
+            NetworkShape::reduced(name.parse()?, config.network.channels, config.network.cells_per_stage);
+        size = size.min(group_size_for(&shape, config.training.batch_size, free, CAP));
+    }
+    Ok(size)
+}
+
+fn train_spec(config: &SweepConfig, unit: &Unit, dataset: Dataset) -> TrainSpec {
+    let mut hyper = Hyper::nb201(unit.hp);
+    hyper.batch_size = config.training.batch_size;
+    hyper.learning_rate = config.training.learning_rate;
+    TrainSpec {
+        index: unit.index,
+        dataset: dataset.name().to_string(),
+        seed: unit.seed,
+        hyper,
+        channels: config.network.channels,
+        cells_per_stage: config.network.cells_per_stage,
+        eval_batch_size: config.evaluation.batch_size,
+    }
+}
+
+/// The split sets of `dataset`, loaded once per shard.
+fn sets_for<'d>(
+    dataset: Dataset,
+    config: &SweepConfig,
+    options: &RunOptions,
+    data: &'d mut HashMap<Dataset, SplitSets>,
+) -> Result<&'d SplitSets> {
+    if !data.contains_key(&dataset) {
+        let mut sets = load_split(dataset, &options.data_dir)?;
+        if let Some(n) = config.training.train_images {
+            sets.train = sets.train.head(n);
+        }
+        data.insert(dataset, sets);
+    }
+    data.get(&dataset).ok_or_else(|| Error::Internal("dataset cache".into()))
+}
+
+/// Trains the units of one group as one stack into their train folders; each unit's own stage
+/// then finds its finished run there.
+fn train_units(
+    dir: &SweepDir,
+    group: usize,
+    members: &[&Unit],
+    options: &RunOptions,
+    config: &SweepConfig,
+    data: &mut HashMap<Dataset, SplitSets>,
+    on_event: &mut dyn FnMut(SweepEvent),
+) -> Result<()> {
+    let dataset = members[0].dataset()?;
+    for unit in members {
+        dir.mark_running(unit, options.shard, "train")?;
+    }
+    let sets = sets_for(dataset, config, options, data)?;
+    let specs: Vec<TrainSpec> = members.iter().map(|unit| train_spec(config, unit, dataset)).collect();
+    let outs: Vec<PathBuf> = members.iter().map(|unit| dir.train_dir(unit)).collect();
+    train_group(&specs, sets, options.device, &outs, &dir.group_dir(group), &mut |e| {
+        on_event(SweepEvent::Train(e))
+    })?;
+    Ok(())
+}
+
 struct UnitContext<'a> {
     config: &'a SweepConfig,
     config_hash: &'a str,
@@ -233,28 +361,8 @@ fn run_unit(
     let dataset = unit.dataset().map_err(at("data"))?;
     dir.mark_running(unit, options.shard, "train").map_err(at("train"))?;
     on_event(SweepEvent::Stage { unit, stage: "train" });
-    if !data.contains_key(&dataset) {
-        let mut sets = load_split(dataset, &options.data_dir).map_err(at("data"))?;
-        if let Some(n) = config.training.train_images {
-            sets.train = sets.train.head(n);
-        }
-        data.insert(dataset, sets);
-    }
-    let Some(sets) = data.get(&dataset) else {
-        return Err(UnitError { stage: "data", error: Error::Internal("dataset cache".into()) });
-    };
-    let mut hyper = Hyper::nb201(unit.hp);
-    hyper.batch_size = config.training.batch_size;
-    hyper.learning_rate = config.training.learning_rate;
-    let spec = TrainSpec {
-        index: unit.index,
-        dataset: dataset.name().to_string(),
-        seed: unit.seed,
-        hyper,
-        channels: config.network.channels,
-        cells_per_stage: config.network.cells_per_stage,
-        eval_batch_size: config.evaluation.batch_size,
-    };
+    let sets = sets_for(dataset, config, options, data).map_err(at("data"))?;
+    let spec = train_spec(config, unit, dataset);
     let result =
         train(&spec, sets, options.device, &dir.train_dir(unit), &mut |e| on_event(SweepEvent::Train(e)))
             .map_err(at("train"))?;

@@ -153,6 +153,42 @@ impl SweepDir {
         &self.root
     }
 
+    /// The training group size of this folder: the one recorded by its first run, or `proposed`,
+    /// recorded now. Concurrent first runs agree: the record is created once (a hard link of a
+    /// finished temp file, which fails when another run created it first).
+    pub fn group_size(&self, proposed: usize) -> Result<usize> {
+        let path = self.root.join("group_size.json");
+        if !path.is_file() {
+            let text = serde_json::json!({ "group_size": proposed }).to_string();
+            let temp = self.root.join(format!(".tmp-{}-group_size.json", std::process::id()));
+            std::fs::write(&temp, text.as_bytes()).map_err(|e| Error::write(&temp, e))?;
+            let linked = std::fs::hard_link(&temp, &path);
+            let _ = std::fs::remove_file(&temp);
+            match linked {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::write(&path, e)),
+            }
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::input_file(&path, e))?;
+        serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["group_size"].as_u64())
+            .filter(|&n| n > 0)
+            .map(|n| n as usize)
+            .ok_or_else(|| {
+                Error::input_file(
+                    &path,
+                    "damaged group size record: restore it or delete it with the unit folders",
+                )
+            })
+    }
+
+    /// Where training group `group` (its position among the sweep's groups) keeps its checkpoint.
+    pub fn group_dir(&self, group: usize) -> PathBuf {
+        self.root.join("groups").join(format!("{group:06}"))
+    }
+
     pub fn unit_dir(&self, unit: &Unit) -> PathBuf {
         self.root.join("units").join(unit.id())
     }

@@ -60,6 +60,26 @@ pub fn unit_list(config: &SweepConfig, all_archs: bool) -> Result<Vec<Unit>> {
     Ok(units)
 }
 
+/// Positions of `units` in training groups of at most `group_size` consecutive units that share a
+/// dataset, seed and hp (units that can train as one stack). Groups depend only on the unit list
+/// and the group size, so every shard and every rerun forms the same ones.
+pub fn unit_groups(units: &[Unit], group_size: usize) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (position, unit) in units.iter().enumerate() {
+        let joins = groups.last().is_some_and(|group| {
+            let first = &units[group[0]];
+            group.len() < group_size.max(1)
+                && (first.dataset.as_str(), first.seed, first.hp)
+                    == (unit.dataset.as_str(), unit.seed, unit.hp)
+        });
+        match groups.last_mut() {
+            Some(group) if joins => group.push(position),
+            _ => groups.push(vec![position]),
+        }
+    }
+    groups
+}
+
 /// SHA-256 of the versioned unit list.
 pub fn unit_list_hash(units: &[Unit]) -> String {
     let mut h = Sha256::new();
@@ -135,6 +155,7 @@ impl Shard {
         Ok(None)
     }
 
+    /// Whether the shard holds the unit, or the training group, at `position`.
     pub fn contains(&self, position: usize) -> bool {
         position % self.count == self.index
     }
@@ -144,6 +165,22 @@ impl Shard {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn groups_hold_consecutive_units_of_one_dataset_and_seed() {
+        let unit = |dataset: &str, seed, index| Unit { dataset: dataset.into(), seed, hp: 12, index };
+        let units = vec![
+            unit("cifar10", 777, 1),
+            unit("cifar10", 777, 2),
+            unit("cifar10", 777, 3),
+            unit("cifar10", 888, 1),
+            unit("cifar100", 888, 1),
+            unit("cifar100", 888, 2),
+        ];
+        assert_eq!(unit_groups(&units, 2), vec![vec![0, 1], vec![2], vec![3], vec![4, 5]]);
+        assert_eq!(unit_groups(&units, 1).len(), 6);
+        assert_eq!(unit_groups(&units, 64), vec![vec![0, 1, 2], vec![3], vec![4, 5]]);
+    }
 
     #[test]
     fn ids_round_trip_and_shards_partition() {

@@ -13,7 +13,8 @@ use nasrob::sweep::state::SweepDir;
 use crate::common::{assert_bad_input, nasrob, stderr};
 
 /// Three architectures, two short epochs on 256 images, FGSM and PGD at two radii and two
-/// corruptions at two severities on 32 test images: a few seconds per unit on a CPU.
+/// corruptions at two severities on 32 test images: a few seconds per unit on a CPU. Two
+/// training groups: 1462 and 4317 stacked, 9930 alone.
 const TINY: &str = r#"
 name = "tiny"
 
@@ -32,6 +33,7 @@ seeds = [777]
 batch_size = 64
 learning_rate = 0.1
 train_images = 256
+group_size = 2
 
 [evaluation]
 n_images = 32
