@@ -57,7 +57,7 @@ if [ -z "$${LIBTORCH:-}" ]; then \
 fi;
 endef
 
-.PHONY: demo test test-query build build-query fmt
+.PHONY: demo test test-query build build-query fmt device-bundle
 
 build:
 	@$(with_sysdeps) $(with_torch) cargo build --locked
@@ -108,6 +108,16 @@ test:
 	cargo fmt --all -- --check
 	@$(with_sysdeps) $(with_notebook_python) cargo test --locked --no-default-features
 	@$(with_torch) $(with_notebook_python) cargo test --locked
+
+# The binaries bench/device-check.sh runs on a GPU machine that has no Rust toolchain: nasrob and
+# the integration tests, stripped, in bench/device-bin/ (ignored by git; it travels with the tree).
+device-bundle:
+	@$(with_sysdeps) $(with_torch) cargo build --locked && \
+	  tests=$$(cargo test --locked --test integration --no-run --message-format=json 2>/dev/null \
+	    | python3 -c 'import json,sys; print([json.loads(l)["executable"] for l in sys.stdin if "\"executable\":\"" in l][-1])') && \
+	  mkdir -p bench/device-bin && \
+	  strip -o bench/device-bin/nasrob "$(NASROB)" && strip -o bench/device-bin/integration "$$tests" && \
+	  du -sh bench/device-bin/*
 
 test-query:
 	@$(with_sysdeps) cargo test --locked --no-default-features
