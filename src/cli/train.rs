@@ -453,8 +453,8 @@ fn bench_stacks(args: &BenchTrainArgs, dataset: Dataset, device: tch::Device) ->
     for row in &rows {
         println!(
             "{:>4} {:>6} {:>16} {:>16} {:>16} {:>9} {:>9} {:>14}",
-            row["networks"],
-            row["batch_size"],
+            row["networks"].as_u64().unwrap_or(0),
+            row["batch_size"].as_u64().unwrap_or(0),
             number(&row["stacked"]["network_images_per_second"], 1),
             number(&row["one_at_a_time_network_images_per_second"], 1),
             number(&row["pytorch_one_at_a_time_network_images_per_second"], 1),

@@ -73,31 +73,74 @@ impl ConvBn {
     }
 }
 
-/// The networks of a stack an operation applies to on one edge.
-enum Members {
-    /// Every network: no gather or scatter.
-    All,
-    /// Some networks: the channel indices they own (int64) and, for parameter-free ops, a
-    /// `[1, K*C, 1, 1]` mask of 1 on their channels and 0 elsewhere.
-    Some { channels: Tensor, mask: Tensor },
+/// Where one network's output of a cell edge comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// Block `position` of convolution group `group`'s output.
+    Conv {
+        group: usize,
+        position: usize,
+    },
+    /// The network's channels of the edge's input.
+    Identity,
+    /// The network's channels of the pooled input.
+    Pool,
+    Zero,
 }
 
+/// Consecutive networks whose edge outputs are consecutive blocks of one tensor.
+#[derive(Clone, Copy, Debug)]
+struct Run {
+    first_network: usize,
+    networks: usize,
+    source: Source,
+}
+
+impl Run {
+    /// Whether network `k` with `source` continues this run.
+    fn continues(&self, k: usize, source: Source) -> bool {
+        k == self.first_network + self.networks
+            && match (self.source, source) {
+                (Source::Conv { group: g, position: p }, Source::Conv { group, position }) => {
+                    g == group && position == p + self.networks
+                }
+                (a, b) => a == b,
+            }
+    }
+}
+
+/// Consecutive runs of `sources` (one per network).
+fn runs(sources: &[Source]) -> Vec<Run> {
+    let mut runs: Vec<Run> = Vec::new();
+    for (k, &source) in sources.iter().enumerate() {
+        match runs.last_mut() {
+            Some(run) if run.continues(k, source) => run.networks += 1,
+            _ => runs.push(Run { first_network: k, networks: 1, source }),
+        }
+    }
+    runs
+}
+
+/// A convolution of one edge over the networks that use it there; `inputs` are the runs of
+/// consecutive networks among them, as (first network, networks).
 struct EdgeConv {
-    members: Members,
+    inputs: Vec<(usize, usize)>,
     op: ConvBn,
 }
 
-/// One cell edge of every network: the convolutions in use on it and the networks whose op there
-/// is the identity or the average pool.
+/// One cell edge of every network: the convolutions in use on it, whether any network pools, and
+/// where each network's output comes from.
 struct StackedEdge {
     from: usize,
     to: usize,
     convs: Vec<EdgeConv>,
-    identity: Option<Members>,
-    pool: Option<Members>,
+    pool: bool,
+    runs: Vec<Run>,
 }
 
 struct StackedCell {
+    /// Channels of each network's feature maps in this cell.
+    channels: i64,
     edges: Vec<StackedEdge>,
 }
 
@@ -214,129 +257,91 @@ impl Builder {
     }
 }
 
-/// The channels of `networks` (stack positions) in a stack of `channels` per network.
-fn members(networks: &[usize], total: usize, channels: i64, device: tch::Device) -> Result<Members> {
-    if networks.len() == total {
-        return Ok(Members::All);
-    }
-    let index: Vec<i64> =
-        networks.iter().flat_map(|&k| (k as i64 * channels)..((k as i64 + 1) * channels)).collect();
-    let mut mask = vec![0f32; total * channels as usize];
-    for &i in &index {
-        mask[i as usize] = 1.0;
-    }
-    Ok(Members::Some {
-        channels: Tensor::f_from_slice(&index)?.f_to_device(device)?,
-        mask: Tensor::f_from_slice(&mask)?.f_view([1, -1, 1, 1])?.f_to_device(device)?,
-    })
-}
-
-/// `sum + out` where `out` covers the channels `members` names (a new sum when there is none).
-fn add_into(sum: Option<Tensor>, out: Tensor, members: &Members, like: &Tensor) -> Result<Tensor> {
-    match (sum, members) {
-        (None, Members::All) => Ok(out),
-        (Some(sum), Members::All) => {
-            count_operations(1);
-            Ok(sum.f_add(&out)?)
-        }
-        (sum, Members::Some { channels, .. }) => {
-            let base = match sum {
-                Some(sum) => sum,
-                None => {
-                    count_operations(1);
-                    like.f_zeros_like()?
-                }
-            };
-            count_operations(1);
-            Ok(base.f_index_add(1, channels, &out)?)
+/// Channels `first*c .. (first+count)*c` of `xs` along dimension 1, for each run, side by side
+/// (the tensor itself when the runs cover it whole).
+fn blocks(xs: &Tensor, runs: &[(usize, usize)], c: i64) -> Result<Tensor> {
+    let width = xs.size()[1];
+    if let [(0, count)] = runs {
+        if *count as i64 * c == width {
+            return Ok(xs.shallow_clone());
         }
     }
-}
-
-/// `sum + xs` on the channels `members` names, `sum` elsewhere.
-fn add_masked(sum: Option<Tensor>, xs: Tensor, members: &Members) -> Result<Tensor> {
-    let xs = match members {
-        Members::All => xs,
-        Members::Some { mask, .. } => {
-            count_operations(1);
-            xs.f_mul(mask)?
-        }
-    };
-    Ok(match sum {
-        Some(sum) => {
-            count_operations(1);
-            sum.f_add(&xs)?
-        }
-        None => xs,
-    })
-}
-
-fn gather(xs: &Tensor, members: &Members) -> Result<Tensor> {
-    Ok(match members {
-        Members::All => xs.shallow_clone(),
-        Members::Some { channels, .. } => {
-            count_operations(1);
-            xs.f_index_select(1, channels)?
-        }
-    })
+    let parts: Vec<Tensor> = runs
+        .iter()
+        .map(|&(first, count)| xs.f_narrow(1, first as i64 * c, count as i64 * c))
+        .collect::<std::result::Result<_, _>>()?;
+    if let [only] = parts.as_slice() {
+        return Ok(only.shallow_clone());
+    }
+    count_operations(1);
+    Ok(Tensor::f_cat(&parts, 1)?)
 }
 
 impl StackedCell {
-    fn new(
-        builder: &mut Builder,
-        path: nn::Path,
-        archs: &[Arch],
-        cell: usize,
-        channels: i64,
-    ) -> Result<StackedCell> {
-        let device = path.device();
+    fn new(builder: &mut Builder, path: nn::Path, archs: &[Arch], cell: usize, channels: i64) -> StackedCell {
         let mut edges = Vec::new();
         for (e, &(from, to)) in EDGES.iter().enumerate() {
-            let using =
-                |op: Op| -> Vec<usize> { (0..archs.len()).filter(|&k| archs[k].ops[e] == op).collect() };
+            let mut sources = vec![Source::Zero; archs.len()];
             let mut convs = Vec::new();
             for op in [Op::NorConv1x1, Op::NorConv3x3] {
-                let networks = using(op);
+                let networks: Vec<usize> = (0..archs.len()).filter(|&k| archs[k].ops[e] == op).collect();
                 if networks.is_empty() {
                     continue;
+                }
+                for (position, &k) in networks.iter().enumerate() {
+                    sources[k] = Source::Conv { group: convs.len(), position };
                 }
                 let owners: Vec<(usize, String)> =
                     networks.iter().map(|&k| (k, format!("cells.{cell}.layers.{e}"))).collect();
                 let kernel = op.conv_kernel().unwrap_or(1) as i64;
                 let op_path = &path / format!("edge{e}") / op.name();
+                let inputs = consecutive(&networks);
                 convs.push(EdgeConv {
-                    members: members(&networks, archs.len(), channels, device)?,
+                    inputs,
                     op: builder.conv_bn(op_path, &owners, channels, channels, kernel, 1),
                 });
             }
-            let optional = |op: Op| -> Result<Option<Members>> {
-                let networks = using(op);
-                if networks.is_empty() {
-                    Ok(None)
-                } else {
-                    members(&networks, archs.len(), channels, device).map(Some)
+            for (k, arch) in archs.iter().enumerate() {
+                match arch.ops[e] {
+                    Op::SkipConnect => sources[k] = Source::Identity,
+                    Op::AvgPool3x3 => sources[k] = Source::Pool,
+                    _ => {}
                 }
-            };
+            }
             edges.push(StackedEdge {
                 from,
                 to,
                 convs,
-                identity: optional(Op::SkipConnect)?,
-                pool: optional(Op::AvgPool3x3)?,
+                pool: sources.contains(&Source::Pool),
+                runs: runs(&sources),
             });
         }
-        Ok(StackedCell { edges })
+        StackedCell { channels, edges }
     }
 
     /// Node j is the sum of its incoming edges, per network; returns node 3. Each node's ReLU is
-    /// computed once for all the convolutions reading it.
+    /// computed once for all the convolutions reading it; an edge's output is assembled from its
+    /// operations' outputs by network.
     fn forward(&self, xs: &Tensor, train: bool) -> Result<Tensor> {
+        let c = self.channels;
         let mut nodes: Vec<Tensor> = vec![xs.shallow_clone()];
         let mut relus: Vec<Option<Tensor>> = (0..4).map(|_| None).collect();
+        let mut zeros: Option<Tensor> = None;
+        let zeros_of = |zeros: &mut Option<Tensor>| -> Result<Tensor> {
+            if zeros.is_none() {
+                count_operations(1);
+                *zeros = Some(xs.f_zeros_like()?);
+            }
+            Ok(zeros.as_ref().map(Tensor::shallow_clone).unwrap_or_default())
+        };
         for node in 1..4 {
             let mut sum: Option<Tensor> = None;
             for edge in self.edges.iter().filter(|e| e.to == node) {
+                if let [Run { source: Source::Zero, .. }] = edge.runs.as_slice() {
+                    continue;
+                }
                 let input = nodes[edge.from].shallow_clone();
+                let mut outputs = Vec::with_capacity(edge.convs.len());
                 for conv in &edge.convs {
                     let relu = match &relus[edge.from] {
                         Some(relu) => relu.shallow_clone(),
@@ -347,28 +352,65 @@ impl StackedCell {
                             relu
                         }
                     };
-                    let out = conv.op.forward(&gather(&relu, &conv.members)?, train)?;
-                    sum = Some(add_into(sum, out, &conv.members, &input)?);
+                    outputs.push(conv.op.forward(&blocks(&relu, &conv.inputs, c)?, train)?);
                 }
-                if let Some(identity) = &edge.identity {
-                    sum = Some(add_masked(sum, input.shallow_clone(), identity)?);
-                }
-                if let Some(pool) = &edge.pool {
+                let pooled = if edge.pool {
                     count_operations(1);
-                    let pooled = input.f_avg_pool2d([3, 3], [1, 1], [1, 1], false, false, None::<i64>)?;
-                    sum = Some(add_masked(sum, pooled, pool)?);
+                    Some(input.f_avg_pool2d([3, 3], [1, 1], [1, 1], false, false, None::<i64>)?)
+                } else {
+                    None
+                };
+                let mut parts = Vec::with_capacity(edge.runs.len());
+                for run in &edge.runs {
+                    let (tensor, first) = match run.source {
+                        Source::Conv { group, position } => (outputs[group].shallow_clone(), position),
+                        Source::Identity => (input.shallow_clone(), run.first_network),
+                        Source::Pool => match &pooled {
+                            Some(pooled) => (pooled.shallow_clone(), run.first_network),
+                            None => {
+                                return Err(Error::Internal("an edge pools without a pooled input".into()));
+                            }
+                        },
+                        Source::Zero => (zeros_of(&mut zeros)?, 0),
+                    };
+                    parts.push(blocks(&tensor, &[(first, run.networks)], c)?);
                 }
+                let out = match parts.pop() {
+                    Some(only) if parts.is_empty() => only,
+                    Some(last) => {
+                        parts.push(last);
+                        count_operations(1);
+                        Tensor::f_cat(&parts, 1)?
+                    }
+                    None => return Err(Error::Internal("a cell edge without outputs".into())),
+                };
+                sum = Some(match sum {
+                    Some(sum) => {
+                        count_operations(1);
+                        sum.f_add(&out)?
+                    }
+                    None => out,
+                });
             }
             nodes.push(match sum {
                 Some(sum) => sum,
-                None => {
-                    count_operations(1);
-                    xs.f_zeros_like()?
-                }
+                None => zeros_of(&mut zeros)?,
             });
         }
         Ok(nodes.swap_remove(3))
     }
+}
+
+/// Runs of consecutive entries of sorted `networks`, as (first, count).
+fn consecutive(networks: &[usize]) -> Vec<(usize, usize)> {
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    for &k in networks {
+        match runs.last_mut() {
+            Some((first, count)) if *first + *count == k => *count += 1,
+            _ => runs.push((k, 1)),
+        }
+    }
+    runs
 }
 
 impl StackedResBlock {
@@ -447,7 +489,7 @@ impl StackedNetworks {
                     archs,
                     i,
                     c_stage,
-                )?));
+                )));
             }
             c_prev = c_stage;
         }

@@ -66,8 +66,8 @@ pub struct TrainingConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub train_images: Option<usize>,
     /// Networks trained as one stacked computation (units of one dataset and seed). When absent,
-    /// the first run of a sweep folder sizes it from its device's memory (at most 64) and records
-    /// it there, so every shard and rerun forms the same groups.
+    /// the first run of a sweep folder sizes it from its GPU's memory (at most 64; 1 on a CPU)
+    /// and records it there, so every shard and rerun forms the same groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_size: Option<usize>,
 }

@@ -262,10 +262,14 @@ pub fn run_shard(
     Ok(summary)
 }
 
-/// The group size a sweep uses when its config sets none: as many networks as fit in the device's
-/// free memory for the largest of its datasets, at most 64 (16 when the memory cannot be told).
+/// The group size a sweep uses when its config sets none: on a GPU, as many networks as fit in
+/// its free memory for the largest of the datasets, at most 64 (16 when the memory cannot be
+/// told); on a CPU 1, since a stack trains no faster per network there (docs/benchmarks.md).
 fn default_group_size(config: &SweepConfig, device: Device) -> Result<usize> {
     const CAP: usize = 64;
+    if !device.is_cuda() {
+        return Ok(1);
+    }
     let Some(free) = free_device_bytes(device) else { return Ok(16) };
     let mut size = CAP;
     for name in &config.training.datasets {

@@ -61,7 +61,8 @@ pub fn check_group(specs: &[TrainSpec]) -> Result<()> {
 
 /// An upper estimate of the bytes one network of `shape` needs to train on batches of `batch`
 /// images: every feature map a cell, reduction block and stem keep for the backward pass (about 26
-/// maps per cell, 8 per reduction, 3 for the stem), twice over for their gradients, in float32.
+/// maps per cell, 8 per reduction, 3 for the stem), in float32. For NB201's size (C=16, N=5) at
+/// batch 256 this is 4.0 GB, where a CPU run of the all-3x3 cell peaks at 3.2 GB resident.
 pub fn training_bytes_per_network(shape: &NetworkShape, batch: usize) -> u64 {
     let c = shape.channels as u64;
     let h = shape.input_size as u64;
@@ -73,7 +74,7 @@ pub fn training_bytes_per_network(shape: &NetworkShape, batch: usize) -> u64 {
             values += 8 * map;
         }
     }
-    values * 4 * 2 * batch as u64
+    values * 4 * batch as u64
 }
 
 /// Bytes the device can still allocate, when it can be told: the host's available memory for the
