@@ -110,14 +110,15 @@ test:
 	@$(with_torch) $(with_notebook_python) cargo test --locked
 
 # The binaries bench/device-check.sh runs on a GPU machine that has no Rust toolchain: nasrob and
-# the integration tests, stripped, in bench/device-bin/ (ignored by git; it travels with the tree).
+# the integration tests, stripped and xz-compressed (about 50 MB together, under the size a device
+# call carries) in bench/device-bin/, which git ignores.
 device-bundle:
 	@$(with_sysdeps) $(with_torch) cargo build --locked && \
 	  tests=$$(cargo test --locked --test integration --no-run --message-format=json 2>/dev/null \
 	    | python3 -c 'import json,sys; print([json.loads(l)["executable"] for l in sys.stdin if "\"executable\":\"" in l][-1])') && \
-	  mkdir -p bench/device-bin && \
+	  mkdir -p bench/device-bin && rm -f bench/device-bin/* && \
 	  strip -o bench/device-bin/nasrob "$(NASROB)" && strip -o bench/device-bin/integration "$$tests" && \
-	  du -sh bench/device-bin/*
+	  xz -T0 -6 bench/device-bin/nasrob bench/device-bin/integration && du -sh bench/device-bin/*
 
 test-query:
 	@$(with_sysdeps) cargo test --locked --no-default-features

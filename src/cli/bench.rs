@@ -40,6 +40,11 @@ pub enum BenchCommand {
     /// all-1x1), with the PyTorch-eager reference on the same machine (--python).
     #[cfg(feature = "torch")]
     Train(super::train::BenchTrainArgs),
+    /// One training group of a sweep config end to end (train as one stack, then each unit's
+    /// clean, adversarial and corruption evaluation and its tables), at reduced epochs: what each
+    /// stage costs.
+    #[cfg(feature = "torch")]
+    SweepUnit(super::sweep::BenchSweepUnitArgs),
 }
 
 #[derive(Args, Debug)]
@@ -106,6 +111,8 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         BenchCommand::Corrupt(args) => super::corrupt::bench(args),
         #[cfg(feature = "torch")]
         BenchCommand::Train(args) => super::train::bench(args),
+        #[cfg(feature = "torch")]
+        BenchCommand::SweepUnit(args) => super::sweep::bench_sweep_unit(args),
     }
 }
 

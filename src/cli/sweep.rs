@@ -433,3 +433,119 @@ fn run_shard(args: RunArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// `nasrob bench sweep-unit`.
+#[cfg(feature = "torch")]
+#[derive(Args, Debug)]
+pub struct BenchSweepUnitArgs {
+    /// A preset or a TOML config file: its network, data, protocol and corruptions are timed.
+    #[arg(long, default_value = "demo")]
+    config: String,
+    /// Units in the group: the config's first K architectures, trained as one stack.
+    #[arg(long, default_value_t = 4)]
+    group_size: usize,
+    /// Training epochs (the config's schedule is cut to these).
+    #[arg(long, default_value_t = 1)]
+    hp: usize,
+    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Data folder [default: $NASROB_DATA_DIR or ~/.cache/nasrob/data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[cfg(feature = "torch")]
+pub fn bench_sweep_unit(args: BenchSweepUnitArgs) -> Result<()> {
+    use std::collections::BTreeMap;
+    use std::time::Instant;
+
+    use nasrob::sweep::run::{RunOptions, SweepEvent, run_shard};
+
+    if args.group_size == 0 || args.hp == 0 {
+        return Err(nasrob::Error::input("--group-size and --hp must be at least 1"));
+    }
+    let (mut config, _) = SweepConfig::load(&args.config)?;
+    let archs: Vec<usize> = config.architectures()?.into_iter().take(args.group_size).collect();
+    config.architectures = nasrob::sweep::config::ArchSelection {
+        select: "list".into(),
+        indices: Some(archs.clone()),
+        count: None,
+    };
+    config.training.datasets.truncate(1);
+    config.training.seeds.truncate(1);
+    config.training.hp = args.hp;
+    config.training.group_size = Some(args.group_size);
+    let device = nasrob::model::parse_device(&args.device)?;
+    let options = RunOptions {
+        shard: Shard::WHOLE,
+        all_archs: false,
+        retry_failed: false,
+        transient_retries: 0,
+        only: None,
+        data_dir: args.data_dir.unwrap_or_else(nasrob::data::default_data_dir),
+        device,
+    };
+    let out = std::env::temp_dir().join(format!("nasrob-bench-sweep-unit-{}", std::process::id()));
+    let mut seconds: BTreeMap<String, f64> = BTreeMap::new();
+    let mut current: Option<(String, Instant)> = None;
+    let started = Instant::now();
+    let mut failures = Vec::new();
+    let mut on_event = |event: SweepEvent| {
+        let next = match &event {
+            SweepEvent::GroupStart { .. } => Some("train (stacked group)".to_string()),
+            SweepEvent::Stage { stage, .. } if *stage == "train" => {
+                Some("train (recorded result)".to_string())
+            }
+            SweepEvent::Stage { stage, .. } => {
+                Some(if *stage == "evaluate" { "clean and attacks".to_string() } else { stage.to_string() })
+            }
+            SweepEvent::UnitDone { .. } | SweepEvent::UnitFailed { .. } => Some(String::new()),
+            _ => None,
+        };
+        if let SweepEvent::UnitFailed { unit, stage, reason } = &event {
+            failures.push(format!("{} failed in {stage}: {reason}", unit.id()));
+        }
+        if let Some(next) = next {
+            if let Some((stage, since)) = current.take() {
+                *seconds.entry(stage).or_default() += since.elapsed().as_secs_f64();
+            }
+            if !next.is_empty() {
+                current = Some((next, Instant::now()));
+            }
+        }
+    };
+    let summary = run_shard(&config, &out, &options, &mut on_event);
+    let _ = std::fs::remove_dir_all(&out);
+    let summary = summary?;
+    let total = started.elapsed().as_secs_f64();
+    if let Some(failure) = failures.first() {
+        return Err(nasrob::Error::input(format!("the timed group did not finish: {failure}")));
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "config": config.name,
+                "device": format!("{device:?}").to_lowercase(),
+                "architectures": archs,
+                "hp": args.hp,
+                "units": summary.done,
+                "seconds": total,
+                "stages": seconds,
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "{} units of {} ({:?}) on {device:?}, {} epochs: {total:.1} s",
+        summary.done, config.name, archs, args.hp
+    );
+    for (stage, s) in &seconds {
+        println!("{stage:>26} {s:>9.1} s {:>5.1} %", 100.0 * s / total.max(1e-9));
+    }
+    Ok(())
+}

@@ -34,6 +34,9 @@ pub struct TrainArgs {
     /// Training batch size (NB201: 256).
     #[arg(long, default_value_t = 256)]
     batch_size: usize,
+    /// Train on the first N images of the training split only (all when absent).
+    #[arg(long)]
+    train_images: Option<usize>,
     /// Initial learning rate (NB201: 0.1).
     #[arg(long, default_value_t = 0.1)]
     lr: f64,
@@ -63,7 +66,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
         return Err(Error::input("--lr must be a positive number"));
     }
     let device = parse_device(&args.device)?;
-    let sets = load_split(dataset, &args.data_dir.clone().unwrap_or_else(default_data_dir))?;
+    let mut sets = load_split(dataset, &args.data_dir.clone().unwrap_or_else(default_data_dir))?;
+    match args.train_images {
+        Some(0) => return Err(Error::input("--train-images must be at least 1")),
+        Some(n) => sets.train = sets.train.head(n),
+        None => {}
+    }
     let mut hyper = Hyper::nb201(args.hp);
     hyper.batch_size = args.batch_size;
     hyper.learning_rate = args.lr;

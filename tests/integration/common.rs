@@ -26,8 +26,14 @@ pub fn reference_file(relative: &str) -> Option<PathBuf> {
 }
 
 /// Runs the `nasrob` binary built for these tests.
+/// The nasrob binary: `$NASROB_BIN` when set (a test binary run away from its build, as the
+/// device check does), else the one cargo built with these tests.
+pub fn nasrob_binary() -> PathBuf {
+    std::env::var_os("NASROB_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_nasrob")), PathBuf::from)
+}
+
 pub fn nasrob(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nasrob")).args(args).output().expect("the nasrob binary runs")
+    Command::new(nasrob_binary()).args(args).output().expect("the nasrob binary runs")
 }
 
 /// A `meta.json` of the released robustness dataset (Jung et al. 2023) naming every index, with

@@ -502,3 +502,34 @@ fn figures_notebooks_and_report_of_a_sweep_benchmark() {
     assert!(run.status.success(), "{}", stderr(&run));
     crate::export::run_notebooks(&notebooks, Some(&bench));
 }
+
+/// `bench sweep-unit` runs one training group of a config end to end and says what each stage
+/// cost: the stacked training and each unit's evaluation.
+#[test]
+fn bench_sweep_unit_times_each_stage_of_a_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), TINY);
+    let output = nasrob(&[
+        "bench",
+        "sweep-unit",
+        "--config",
+        s(&config),
+        "--group-size",
+        "2",
+        "--device",
+        "cpu",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["units"], 2, "{report}");
+    assert_eq!(report["architectures"], serde_json::json!([1462, 4317]));
+    let stages = report["stages"].as_object().unwrap();
+    for stage in ["train (stacked group)", "clean and attacks", "corrupt"] {
+        assert!(stages[stage].as_f64().unwrap() > 0.0, "{stage}: {report}");
+    }
+    let timed: f64 = stages.values().map(|v| v.as_f64().unwrap()).sum();
+    assert!(timed <= report["seconds"].as_f64().unwrap() + 1e-6, "{report}");
+    let zero = nasrob(&["bench", "sweep-unit", "--config", s(&config), "--group-size", "0"]);
+    assert_bad_input(&zero, "--group-size");
+}

@@ -140,30 +140,44 @@ fn weights_distance(a: &Path, b: &Path) -> f64 {
     (diff / norm).sqrt()
 }
 
+/// `nasrob train` of `archs` (one, or several as a group) on the first `images` training images
+/// of fashion-mini for one epoch, in its own process: libtorch's random generator is global, so
+/// runs compared draw for draw must not share a process with other tests.
+fn train_process(archs: &str, images: usize, learning_rate: f64, out: &Path) {
+    let output = Command::new(crate::common::nasrob_binary())
+        .args(["train", "--arch", archs, "--dataset", "fashion-mini", "--hp", "1", "--channels", "8"])
+        .args(["--cells", "1", "--device", "cpu", "--json", "--train-images", &images.to_string()])
+        .args(["--lr", &learning_rate.to_string(), "--out"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+fn run_record(out: &Path) -> nasrob::train::TrainResult {
+    serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap()
+}
+
 /// K = 8 networks trained as one stack against each trained alone: after one step of NB201's
 /// recipe the weights agree to float rounding; after an epoch (6 steps, at lr 0.02) the weights
 /// are within 1e-3 and the accuracies equal up to one image (a barely trained network has test
 /// images on a near tie, which float rounding may tip). At lr 0.1 the first steps are chaotic: a
 /// solo run with another libtorch thread count differs from itself by about 2e-3 after 6 steps
-/// and 2.5e-2 after 24, and a network that is not learning yet can end an epoch with another
-/// accuracy, so no reordering of the sums can promise more there.
+/// and 2.5e-2 after 24, so no reordering of the sums can promise more there.
 #[test]
 fn a_stacked_group_trains_each_network_as_it_trains_alone() {
-    let all = load_split(Dataset::FashionMini, Path::new(".")).unwrap();
+    let all: Vec<String> = GROUP.iter().map(|i| i.to_string()).collect();
     for (images, learning_rate, tolerance) in [(256, 0.1, 1e-5), (1536, 0.02, 1e-3)] {
-        let mut specs = group_specs(1);
-        specs.iter_mut().for_each(|s| s.hyper.learning_rate = learning_rate);
-        let mut sets = all.clone();
-        sets.train = sets.train.head(images);
         let dir = tempfile::tempdir().unwrap();
-        let outs: Vec<_> = GROUP.iter().map(|i| dir.path().join("group").join(i.to_string())).collect();
-        let group_dir = dir.path().join("group").join("state");
-        let grouped = train_group(&specs, &sets, Device::Cpu, &outs, &group_dir, &mut |_| {}).unwrap();
-        assert!(!group_dir.join("checkpoint.safetensors").exists(), "the group's checkpoint outlived it");
-        for (spec, together) in specs.iter().zip(&grouped) {
-            let solo_dir = dir.path().join("solo").join(spec.index.to_string());
-            let alone = train(spec, &sets, Device::Cpu, &solo_dir, &mut |_| {}).unwrap();
+        let group = dir.path().join("group");
+        train_process(&all.join(","), images, learning_rate, &group);
+        assert!(!group.join("group/checkpoint.safetensors").exists(), "the group's checkpoint outlived it");
+        for index in GROUP {
+            let solo = dir.path().join(format!("solo-{index}"));
+            train_process(&index.to_string(), images, learning_rate, &solo);
+            let (alone, together) = (run_record(&solo), run_record(&group.join(index.to_string())));
             assert_eq!((alone.status, together.status), (RunStatus::Ok, RunStatus::Ok));
+            assert_eq!(alone.spec, together.spec);
             let (a, t) = (&alone.epochs[0], &together.epochs[0]);
             let images_apart = (
                 ((a.train_accuracy - t.train_accuracy) * images as f64).abs().round(),
@@ -171,23 +185,21 @@ fn a_stacked_group_trains_each_network_as_it_trains_alone() {
             );
             assert!(
                 images_apart.0 <= 1.0 && images_apart.1 <= 1.0,
-                "network {} on {images} images: accuracies alone {:?} and in the group {:?}",
-                spec.index,
+                "network {index} on {images} images: accuracies alone {:?} and in the group {:?}",
                 (a.train_accuracy, a.test_accuracy),
                 (t.train_accuracy, t.test_accuracy)
             );
-            assert!((a.test_loss - t.test_loss).abs() <= 1e-3 * a.test_loss, "network {}", spec.index);
+            assert!((a.test_loss - t.test_loss).abs() <= 1e-3 * a.test_loss, "network {index}");
             let distance =
                 weights_distance(alone.weights.as_ref().unwrap(), together.weights.as_ref().unwrap());
             assert!(
                 distance <= tolerance,
-                "network {} on {images} images: weights {distance} apart (relative), more than {tolerance}",
-                spec.index
+                "network {index} on {images} images: weights {distance} apart (relative), more than {tolerance}"
             );
             // The group's weights carry the solo identity: they load into the solo network.
-            let shape = spec.shape(Dataset::FashionMini);
+            let shape = together.spec.shape(Dataset::FashionMini);
             let mut vs = tch::nn::VarStore::new(Device::Cpu);
-            let arch = nasrob::space::SearchSpace::nb201().arch(spec.index).unwrap();
+            let arch = nasrob::space::SearchSpace::nb201().arch(index).unwrap();
             let net =
                 nasrob::model::TinyNetwork::new(&vs.root(), &arch, &shape, Dataset::FashionMini).unwrap();
             nasrob::model::load_weights(&mut vs, together.weights.as_ref().unwrap(), &net.weights_meta())
@@ -227,7 +239,7 @@ fn groups_that_cannot_train_together_are_refused_before_anything_is_written() {
 }
 
 fn group_cmd(out: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nasrob"));
+    let mut cmd = Command::new(crate::common::nasrob_binary());
     cmd.args(["train", "--arch", "1462,4317,9930,100", "--dataset", "fashion-mini", "--hp", "3"])
         .args(["--channels", "4", "--cells", "1", "--device", "cpu", "--json", "--out"])
         .arg(out)
