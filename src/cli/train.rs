@@ -270,6 +270,22 @@ pub struct BenchTrainArgs {
     json: bool,
 }
 
+impl BenchTrainArgs {
+    /// What one measurement at `batch_size` runs (bf16 is refused with --stack before this).
+    fn throughput(&self, dataset: Dataset, batch_size: usize) -> ThroughputConfig {
+        ThroughputConfig {
+            dataset,
+            channels: self.channels,
+            cells_per_stage: self.cells,
+            batch_size,
+            warmup_steps: self.warmup,
+            steps: self.steps,
+            bf16: self.bf16,
+            cudnn_benchmark: self.cudnn_benchmark,
+        }
+    }
+}
+
 pub fn bench(args: BenchTrainArgs) -> Result<()> {
     let dataset: Dataset = args.dataset.parse()?;
     let device = parse_device(&args.device)?;
@@ -284,16 +300,7 @@ pub fn bench(args: BenchTrainArgs) -> Result<()> {
     let threads = tch::get_num_threads();
     let mut rows = Vec::new();
     for &batch_size in &args.batch_size {
-        let config = ThroughputConfig {
-            dataset,
-            channels: args.channels,
-            cells_per_stage: args.cells,
-            batch_size,
-            warmup_steps: args.warmup,
-            steps: args.steps,
-            bf16: args.bf16,
-            cudnn_benchmark: args.cudnn_benchmark,
-        };
+        let config = args.throughput(dataset, batch_size);
         let reference = match &args.python {
             Some(python) => python_train_reference(python, &args, batch_size, device, threads, &indices)?,
             None => Vec::new(),
@@ -372,16 +379,7 @@ fn bench_stacks(args: &BenchTrainArgs, dataset: Dataset, device: tch::Device) ->
     let sample = stack_indices(largest.min(args.solo_sample));
     let mut rows = Vec::new();
     for &batch_size in &args.batch_size {
-        let config = ThroughputConfig {
-            dataset,
-            channels: args.channels,
-            cells_per_stage: args.cells,
-            batch_size,
-            warmup_steps: args.warmup,
-            steps: args.steps,
-            bf16: false,
-            cudnn_benchmark: args.cudnn_benchmark,
-        };
+        let config = args.throughput(dataset, batch_size);
         let solo = sample.iter().map(|&index| measure(index, &config, device)).collect::<Result<Vec<_>>>()?;
         let reference = match &args.python {
             Some(python) => python_train_reference(python, args, batch_size, device, threads, &sample)?,

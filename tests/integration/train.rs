@@ -77,6 +77,21 @@ fn train_cmd(out: &Path) -> Command {
     cmd
 }
 
+/// Starts `command` twice and kills it: once right after `checkpoint` first appears and once
+/// `later_ms` after that, in the middle of a later epoch.
+fn kill_twice(command: &mut dyn FnMut() -> Command, checkpoint: &Path, later_ms: u64) {
+    for wait_extra in [Duration::from_millis(0), Duration::from_millis(later_ms)] {
+        let mut child = command().spawn().unwrap();
+        let start = Instant::now();
+        while !checkpoint.exists() && start.elapsed() < Duration::from_secs(120) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(wait_extra);
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 fn weights_sha(out: &Path) -> String {
     let run: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
@@ -97,17 +112,7 @@ fn killed_runs_resume_to_the_same_weights_and_runs_are_deterministic() {
 
     let killed = tempfile::tempdir().unwrap();
     let checkpoint = killed.path().join("checkpoint.safetensors");
-    // Kill once right after the first checkpoint appears and once in the middle of a later epoch.
-    for wait_extra in [Duration::from_millis(0), Duration::from_millis(700)] {
-        let mut child = train_cmd(killed.path()).spawn().unwrap();
-        let start = Instant::now();
-        while !checkpoint.exists() && start.elapsed() < Duration::from_secs(120) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(wait_extra);
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    kill_twice(&mut || train_cmd(killed.path()), &checkpoint, 700);
     assert!(train_cmd(killed.path()).status().unwrap().success());
     assert_eq!(weights_sha(uninterrupted.path()), weights_sha(killed.path()), "resumed run differs");
     let leftovers: Vec<_> = std::fs::read_dir(killed.path())
@@ -254,16 +259,7 @@ fn a_killed_group_resumes_to_the_same_weights() {
     assert!(group_cmd(uninterrupted.path()).status().unwrap().success());
     let killed = tempfile::tempdir().unwrap();
     let checkpoint = killed.path().join("group").join("checkpoint.safetensors");
-    for wait_extra in [Duration::from_millis(0), Duration::from_millis(900)] {
-        let mut child = group_cmd(killed.path()).spawn().unwrap();
-        let start = Instant::now();
-        while !checkpoint.exists() && start.elapsed() < Duration::from_secs(120) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        std::thread::sleep(wait_extra);
-        let _ = child.kill();
-        let _ = child.wait();
-    }
+    kill_twice(&mut || group_cmd(killed.path()), &checkpoint, 900);
     assert!(checkpoint.exists(), "the killed group left no checkpoint to resume from");
     assert!(group_cmd(killed.path()).status().unwrap().success());
     for index in [1462, 4317, 9930, 100] {
