@@ -271,6 +271,19 @@ pub struct BenchTrainArgs {
 }
 
 impl BenchTrainArgs {
+    /// The settings every `--json` report of `bench train` starts with.
+    fn json_header(&self, dataset: Dataset, threads: i32) -> serde_json::Map<String, serde_json::Value> {
+        let header = serde_json::json!({
+            "dataset": dataset.name(),
+            "channels": self.channels,
+            "cells_per_stage": self.cells,
+            "threads": threads,
+            "steps": self.steps,
+            "warmup": self.warmup,
+        });
+        header.as_object().cloned().unwrap_or_default()
+    }
+
     /// What one measurement at `batch_size` runs (bf16 is refused with --stack before this).
     fn throughput(&self, dataset: Dataset, batch_size: usize) -> ThroughputConfig {
         ThroughputConfig {
@@ -325,18 +338,9 @@ pub fn bench(args: BenchTrainArgs) -> Result<()> {
                 })
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::json!({
-                "dataset": dataset.name(),
-                "channels": args.channels,
-                "cells_per_stage": args.cells,
-                "threads": threads,
-                "steps": args.steps,
-                "warmup": args.warmup,
-                "results": list,
-            })
-        );
+        let mut doc = args.json_header(dataset, threads);
+        doc.insert("results".into(), serde_json::json!(list));
+        println!("{}", serde_json::Value::Object(doc));
         return Ok(());
     }
     println!(
@@ -423,19 +427,10 @@ fn bench_stacks(args: &BenchTrainArgs, dataset: Dataset, device: tch::Device) ->
         }
     }
     if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "dataset": dataset.name(),
-                "channels": args.channels,
-                "cells_per_stage": args.cells,
-                "threads": threads,
-                "steps": args.steps,
-                "warmup": args.warmup,
-                "solo_sample": sample,
-                "stacks": rows,
-            })
-        );
+        let mut doc = args.json_header(dataset, threads);
+        doc.insert("solo_sample".into(), serde_json::json!(sample));
+        doc.insert("stacks".into(), serde_json::json!(rows));
+        println!("{}", serde_json::Value::Object(doc));
         return Ok(());
     }
     println!(

@@ -294,3 +294,20 @@ impl SweepDir {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_group_size_is_recorded_and_a_damaged_record_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let sweep = SweepDir { root: dir.path().to_path_buf() };
+        assert_eq!(sweep.group_size(8).unwrap(), 8);
+        assert_eq!(sweep.group_size(64).unwrap(), 8, "a later run with another device keeps the groups");
+        std::fs::write(dir.path().join("group_size.json"), "{\"group_size\": 0}").unwrap();
+        let err = sweep.group_size(8).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("group_size.json"), "{err}");
+    }
+}

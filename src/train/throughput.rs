@@ -97,8 +97,8 @@ struct Timing {
     optimizer_operations: u64,
 }
 
-/// Runs `loss` (the forward pass), backward and `sgd`'s update for the warm-up steps, counts one
-/// step's operations, then times `config.steps` steps.
+/// Runs `loss` (the forward pass), backward and `sgd`'s update for the warm-up steps (at least
+/// one), counts one more step's operations, then times `config.steps` steps.
 fn time_steps(
     config: &ThroughputConfig,
     device: Device,
@@ -115,7 +115,9 @@ fn time_steps(
         sgd.step(0.01)?;
         Ok((forward_operations, operations_launched() - before))
     };
-    for _ in 0..config.warmup_steps {
+    // The counted step follows at least one other: the first step allocates the optimizer's
+    // flat tensors and momentum, which later steps do not.
+    for _ in 0..config.warmup_steps.max(1) {
         step()?;
     }
     let (forward_operations, optimizer_operations) = step()?;

@@ -69,3 +69,45 @@ fn bench_train_reports_images_per_second_of_each_architecture() {
         assert!(r["pytorch_images_per_second"].is_null(), "no --python, no reference: {r}");
     }
 }
+
+/// `bench train --stack`: a stack's throughput against the same networks one at a time, and the
+/// operations each launches; a stack of two mixed networks launches fewer per network.
+#[cfg(feature = "torch")]
+#[test]
+fn bench_train_stack_compares_a_stack_with_one_at_a_time() {
+    let common = ["--dataset", "fashion-mini", "--channels", "4", "--cells", "1", "--batch-size", "8"];
+    let mut args = vec!["bench", "train", "--stack", "1,2", "--solo-sample", "2", "--warmup", "0"];
+    args.extend(common);
+    args.extend(["--steps", "1", "--device", "cpu", "--json"]);
+    let doc = json_of(&args);
+    assert_eq!(doc["solo_sample"], serde_json::json!([1462, 3939]));
+    let stacks = doc["stacks"].as_array().unwrap();
+    assert_eq!(stacks.iter().map(|r| r["networks"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2]);
+    for row in stacks {
+        let stacked = &row["stacked"];
+        let k = row["networks"].as_f64().unwrap();
+        let (rate, step) = (
+            stacked["network_images_per_second"].as_f64().unwrap(),
+            stacked["seconds_per_step"].as_f64().unwrap(),
+        );
+        assert!((rate * step - 8.0 * k).abs() < 1e-6 * rate, "{row}");
+        assert!(
+            (stacked["optimizer_operations_per_network_step"].as_f64().unwrap() * k - 9.0).abs() < 1e-9,
+            "{row}"
+        );
+    }
+    let pair = &stacks[1];
+    let (together, alone) = (
+        pair["stacked"]["forward_operations_per_network_step"].as_f64().unwrap(),
+        pair["one_at_a_time_forward_operations_per_network_step"].as_f64().unwrap(),
+    );
+    assert!(
+        together < alone,
+        "a stack of 2 launches {together} forward operations per network, alone {alone}"
+    );
+    let mut zero = vec!["bench", "train", "--stack", "0"];
+    zero.extend(common);
+    crate::common::assert_bad_input(&nasrob(&zero), "--stack");
+    let bf16 = nasrob(&["bench", "train", "--stack", "2", "--bf16", "--device", "cpu"]);
+    crate::common::assert_bad_input(&bf16, "--bf16");
+}

@@ -234,6 +234,18 @@ fn groups_that_cannot_train_together_are_refused_before_anything_is_written() {
         (&[], "group size 0"),
         (&huge, "use a group size of at most"),
     ];
+    let no_images = crate::common::nasrob(&[
+        "train",
+        "--arch",
+        "1462",
+        "--dataset",
+        "fashion-mini",
+        "--train-images",
+        "0",
+        "--out",
+        dir.path().join("zero").to_str().unwrap(),
+    ]);
+    crate::common::assert_bad_input(&no_images, "--train-images");
     for (specs, needle) in cases {
         let outs = &outs[..specs.len()];
         let err = train_group(specs, &sets, Device::Cpu, outs, &group_dir, &mut |_| {}).unwrap_err();
