@@ -53,6 +53,10 @@ if [ -z "$${LIBTORCH:-}" ]; then \
     echo "nasrob: installing NB201's reference code (xautodl $(XAUTODL_VERSION)) for the model tests" >&2; \
     "$$py" -m pip install --quiet --disable-pip-version-check --no-deps "xautodl==$(XAUTODL_VERSION)" || true; \
   fi; \
+  if ! "$$py" -c 'import numpy' >/dev/null 2>&1; then \
+    echo "nasrob: installing numpy beside torch for the reference comparisons" >&2; \
+    "$$py" -m pip install --quiet --disable-pip-version-check numpy || true; \
+  fi; \
   export NASROB_TORCH_PYTHON="$${NASROB_TORCH_PYTHON:-$$py}"; \
 fi;
 endef
@@ -89,25 +93,42 @@ demo: build
 	$(NASROB) query summary --bench "$(DEMO_DIR)/bench" --dataset fashion-mini
 	$(NASROB) report --bench "$(DEMO_DIR)/bench" --out "$(DEMO_DIR)/report.html"
 
-# A Python with pandas, pyarrow and matplotlib runs the exported notebooks in the tests; made once
-# (best effort: without it those tests skip with a message).
-NOTEBOOK_VENV ?= $(NASROB_CACHE)/notebook-venv
-define with_notebook_python
-if [ -z "$${NASROB_NOTEBOOK_PYTHON:-}" ]; then \
-  if ! "$(NOTEBOOK_VENV)/bin/python" -c 'import pandas, pyarrow, matplotlib' >/dev/null 2>&1; then \
-    echo "nasrob: installing pandas, pyarrow and matplotlib into $(NOTEBOOK_VENV) (once)" >&2; \
-    python3 -m venv "$(NOTEBOOK_VENV)" && "$(NOTEBOOK_VENV)/bin/pip" install --quiet --disable-pip-version-check pandas pyarrow matplotlib || true; \
+# What the reference comparisons in the tests need (see src/prerequisites.rs), installed once:
+# a Python with the packages below (NASROB_TEST_PYTHON), numpy in the torch environment (above),
+# and Debian's Chromium, which renders the report. Under CI (CI=true) a test whose prerequisite
+# is missing fails; elsewhere it is skipped, and the skips are counted at the end of `make test`.
+TEST_VENV ?= $(NASROB_CACHE)/test-venv
+TEST_PYTHON_PACKAGES := numpy scipy pandas pyarrow matplotlib pillow pyyaml nbformat
+TEST_PYTHON_IMPORTS := numpy, scipy, pandas, pyarrow, matplotlib, PIL, yaml, nbformat
+SKIP_LOG := $(CARGO_TARGET_DIR)/nasrob-skipped-tests.txt
+define with_test_prerequisites
+if [ -z "$${NASROB_TEST_PYTHON:-}" ]; then \
+  if ! "$(TEST_VENV)/bin/python" -c 'import $(TEST_PYTHON_IMPORTS)' >/dev/null 2>&1; then \
+    echo "nasrob: installing the tests' Python packages into $(TEST_VENV) (once)" >&2; \
+    python3 -m venv "$(TEST_VENV)" && "$(TEST_VENV)/bin/pip" install --quiet --disable-pip-version-check $(TEST_PYTHON_PACKAGES) || true; \
   fi; \
-  if "$(NOTEBOOK_VENV)/bin/python" -c 'import pandas, pyarrow, matplotlib' >/dev/null 2>&1; then \
-    export NASROB_NOTEBOOK_PYTHON="$(NOTEBOOK_VENV)/bin/python"; \
-  fi; \
-fi;
+  export NASROB_TEST_PYTHON="$(TEST_VENV)/bin/python"; \
+fi; \
+if ! command -v chromium >/dev/null 2>&1; then \
+  echo "nasrob: installing Debian's chromium with apt-get (renders the report in a test)" >&2; \
+  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+  { $$sudo apt-get update -qq && $$sudo apt-get install -y -qq chromium >/dev/null; } || true; \
+fi; \
+export NASROB_SKIP_LOG="$(SKIP_LOG)";
 endef
 
+# Lints with clippy (warnings are errors) and tests both builds: without libtorch (the query
+# layer) and the default one; then counts the tests that were skipped, with their reasons.
 test:
 	cargo fmt --all -- --check
-	@$(with_sysdeps) $(with_notebook_python) cargo test --locked --no-default-features
-	@$(with_torch) $(with_notebook_python) cargo test --locked
+	@rm -f "$(SKIP_LOG)"
+	@$(with_sysdeps) cargo clippy --locked --all-targets --no-default-features -- -D warnings
+	@$(with_sysdeps) $(with_test_prerequisites) cargo test --locked --no-default-features
+	@$(with_torch) cargo clippy --locked --all-targets -- -D warnings
+	@$(with_torch) $(with_test_prerequisites) cargo test --locked
+	@if [ -s "$(SKIP_LOG)" ]; then \
+	  echo "nasrob: $$(sort -u "$(SKIP_LOG)" | wc -l) tests skipped:"; sort -u "$(SKIP_LOG)" | sed 's/^/  /'; \
+	else echo "nasrob: 0 tests skipped"; fi
 
 # The binaries bench/device-check.sh runs on a GPU machine that has no Rust toolchain: nasrob and
 # the integration tests, stripped and xz-compressed (about 50 MB together, under the size a device

@@ -4,7 +4,7 @@ differences with the one the released CIFAR-10 data shows (medians over networks
 accuracy above 0.5): PGD minus APGD-CE at every radius, PGD minus FGSM at 0.1, 0.5 and 1/255.
 
     python3 bench/pgd_candidates.py --nasrob NASROB --weights W1 [W2 ...] --n-images 300 \
-        [--data-dir DIR] [--reference ../shared/reference/jung2023] [--apgd-iterations 100] [--markdown out.md]
+        [--data-dir DIR] [--reference $NASROB_REFERENCE_DIR/jung2023, default ../shared/reference/jung2023] [--apgd-iterations 100] [--markdown out.md]
 
 Standard library only. Every attack runs with the `jung2023` protocol's scoring sets (FGSM and PGD
 on all images, APGD-CE on the clean-correct ones); the candidates differ in steps, step rule,
@@ -65,7 +65,8 @@ def main():
     ap.add_argument("--weights", nargs="+", required=True)
     ap.add_argument("--n-images", type=int, default=300)
     ap.add_argument("--apgd-iterations", type=int, default=100)
-    ap.add_argument("--reference", default=os.path.join(os.path.dirname(__file__), "../../shared/reference/jung2023"))
+    reference = os.environ.get("NASROB_REFERENCE_DIR", os.path.join(os.path.dirname(__file__), "../../shared/reference"))
+    ap.add_argument("--reference", default=os.path.join(reference, "jung2023"))
     ap.add_argument("--data-dir", help="nasrob's data folder (for networks of datasets that are not embedded)")
     ap.add_argument("--markdown")
     args = ap.parse_args()

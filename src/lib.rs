@@ -18,6 +18,8 @@ pub mod export;
 pub mod fsutil;
 #[cfg(feature = "torch")]
 pub mod model;
+pub mod mt19937;
+pub mod prerequisites;
 pub mod progress;
 #[cfg(feature = "torch")]
 pub mod proxy;

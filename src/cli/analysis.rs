@@ -14,7 +14,7 @@ use nasrob::query::analysis::{
 use nasrob::query::tau::CorrelationCell;
 use nasrob::store::write_parquet;
 
-use super::query::{Cell, Table, print_json, round};
+use super::output::{Cell, Table, print_json, round};
 
 /// Tabular NAS on a benchmark: seeded runs of random search, regularized evolution, local search
 /// or BANANAS (NASLib's definitions) against its lookup table, summarised as a table with one row

@@ -15,7 +15,7 @@ use nasrob::store::Bench;
 use nasrob::store::read::polars_error;
 use nasrob::{Error, Result};
 
-use super::query::{Cell, Table, print_json, round};
+use super::output::{Cell, Table, print_json, round};
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
@@ -24,7 +24,7 @@ pub enum BenchCommand {
     Query(QueryBenchArgs),
     /// The attack protocol on one network: passes, seconds and image-passes per second per attack.
     #[cfg(feature = "torch")]
-    Attack(super::attack::BenchAttackArgs),
+    Attack(Box<super::attack::BenchAttackArgs>),
     /// Training-free proxies on the CPU: seconds per architecture of each proxy, architectures per
     /// second in parallel, against NAS-Bench-Suite-Zero's published cost and a PyTorch run.
     #[cfg(feature = "torch")]
@@ -104,7 +104,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Query(args) => query(args),
         #[cfg(feature = "torch")]
-        BenchCommand::Attack(args) => super::attack::bench(args),
+        BenchCommand::Attack(args) => super::attack::bench(*args),
         #[cfg(feature = "torch")]
         BenchCommand::Proxy(args) => super::proxy::bench(args),
         BenchCommand::Analysis(args) => analysis(args),

@@ -3,9 +3,9 @@ use std::path::{Component, Path, PathBuf};
 use clap::{Args, Subcommand};
 
 use nasrob::export::check_output_dir;
-use nasrob::export::data::{costs_csv, nas_csv, notebook_settings, robust_metric, run_nas};
-use nasrob::export::notebook::notebooks;
+use nasrob::export::notebook::{costs_csv, nas_csv, notebook_settings, notebooks};
 use nasrob::fsutil::write_bytes_atomic;
+use nasrob::query::view::{robust_metric, run_nas};
 use nasrob::{Error, Result};
 
 use super::plot::{BenchSource, NasArgs};

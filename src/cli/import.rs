@@ -89,7 +89,7 @@ pub fn run(cmd: ImportCommand) -> Result<()> {
 fn print_report(report: &ImportReport, common: &CommonArgs) -> Result<()> {
     if common.json {
         let doc = serde_json::to_value(report).map_err(|e| nasrob::Error::Internal(e.to_string()))?;
-        return super::query::print_json(&doc);
+        return super::output::print_json(&doc);
     }
     println!("imported {} into {}", report.source, common.bench.display());
     for part in &report.parts {

@@ -11,8 +11,8 @@ mod data;
 mod doctor;
 mod export;
 mod import;
+mod output;
 mod plot;
-#[cfg(feature = "torch")]
 mod proxy;
 mod query;
 mod report;
@@ -50,9 +50,8 @@ enum Command {
     /// Attack one trained network over epsilon ladders (FGSM, PGD, APGD, Square) and store the rows.
     #[cfg(feature = "torch")]
     Attack(attack::AttackArgs),
-    /// Training-free proxies: score architectures (the 13 zero-cost proxies of
-    /// NAS-Bench-Suite-Zero and robustness proxies) and evaluate them against stored targets.
-    #[cfg(feature = "torch")]
+    /// Training-free proxies: score architectures with libtorch (the 13 zero-cost proxies of
+    /// NAS-Bench-Suite-Zero and robustness proxies) and evaluate stored scores against stored targets.
     #[command(subcommand)]
     Proxy(proxy::ProxyCommand),
     /// Import published benchmarks (Jung et al. 2023, NB201 accuracies, zero-cost proxies) into a benchmark folder.
@@ -106,7 +105,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(args),
         #[cfg(feature = "torch")]
         Command::Attack(args) => attack::run(args),
-        #[cfg(feature = "torch")]
         Command::Proxy(cmd) => proxy::run(cmd),
         Command::Import(cmd) => import::run(cmd),
         Command::Query(cmd) => query::run(cmd),

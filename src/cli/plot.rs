@@ -4,12 +4,12 @@ use clap::{Args, Subcommand, ValueEnum};
 
 use nasrob::Result;
 use nasrob::export::check_output_file;
-use nasrob::export::data::{
-    Band, BenchView, Conditions, NasSettings, accuracy_boxes, cell_diagram, default_scatter,
-    default_tau_metrics, pareto_plot, regret_plot, robust_metric, run_nas, scatter, tau_heatmap,
+use nasrob::export::plot::{
+    Band, Conditions, Figure, ImageFormat, accuracy_boxes, cell_diagram, default_scatter,
+    default_tau_metrics, pareto_plot, regret_plot, scatter, tau_heatmap, write_figure,
 };
-use nasrob::export::plot::{Figure, ImageFormat, write_figure};
 use nasrob::query::pareto::Direction;
+use nasrob::query::view::{BenchView, NasSettings, robust_metric, run_nas};
 use nasrob::space::SearchSpace;
 
 #[derive(Subcommand, Debug)]

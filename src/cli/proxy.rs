@@ -1,29 +1,47 @@
+//! `nasrob proxy`: `eval` (correlations of stored proxy scores with stored targets, every build)
+//! and, with feature `torch`, `score` and `bench proxy`.
+
 use std::path::PathBuf;
+#[cfg(feature = "torch")]
 use std::process::Command;
+#[cfg(feature = "torch")]
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
+#[cfg(feature = "torch")]
 use rayon::prelude::*;
 
+#[cfg(feature = "torch")]
+use nasrob::Error;
+use nasrob::Result;
+#[cfg(feature = "torch")]
 use nasrob::data::default_data_dir;
+#[cfg(feature = "torch")]
 use nasrob::dataset::Dataset;
+#[cfg(feature = "torch")]
 use nasrob::model::parse_device;
+#[cfg(feature = "torch")]
 use nasrob::progress;
+#[cfg(feature = "torch")]
 use nasrob::proxy::{
-    ArchSelection, EvalCell, EvalOptions, HostInputs, InputMode, Proxy, ProxyConfig, RowSet, ScoreOptions,
-    evaluate, parse_proxies, score_arch, score_benchmark,
+    ArchSelection, HostInputs, InputMode, Proxy, ProxyConfig, ScoreOptions, parse_proxies, score_arch,
+    score_benchmark,
 };
+use nasrob::query::analysis::RowSet;
+use nasrob::query::proxy_eval::{EvalCell, EvalOptions, evaluate};
+#[cfg(feature = "torch")]
 use nasrob::space::{NetworkShape, SearchSpace};
-use nasrob::{Error, Result};
 
+#[cfg(feature = "torch")]
 use super::command_line;
-use super::query::{Cell, Table, print_json, round};
+use super::output::{Cell, Table, print_json, round};
 
 #[derive(Subcommand, Debug)]
 pub enum ProxyCommand {
     /// Score architectures with training-free proxies into the benchmark's `proxies` table:
     /// the 13 of NAS-Bench-Suite-Zero and the robustness proxies jacob_fro, hessian and
     /// jacob_bound (also on trained weights with --weights-dir). Parallel, resumable.
+    #[cfg(feature = "torch")]
     Score(ScoreArgs),
     /// Kendall τ-b and Spearman ρ of every proxy (nasrob's and imported tables, side by side)
     /// with every target metric.
@@ -31,6 +49,7 @@ pub enum ProxyCommand {
 }
 
 /// The proxies' settings shared by `proxy score` and `bench proxy`.
+#[cfg(feature = "torch")]
 #[derive(Args, Debug)]
 pub struct ProxyArgs {
     /// cifar10-valid, cifar10, cifar100, ImageNet16-120 or fashion-mini.
@@ -71,6 +90,7 @@ pub struct ProxyArgs {
     jobs: Option<usize>,
 }
 
+#[cfg(feature = "torch")]
 impl ProxyArgs {
     fn resolve(&self) -> Result<(Dataset, Vec<Proxy>, ProxyConfig, InputMode, usize)> {
         let dataset: Dataset = self.dataset.parse()?;
@@ -98,6 +118,7 @@ impl ProxyArgs {
     }
 }
 
+#[cfg(feature = "torch")]
 #[derive(Args, Debug)]
 pub struct ScoreArgs {
     #[command(flatten)]
@@ -154,11 +175,13 @@ pub struct EvalArgs {
 
 pub fn run(cmd: ProxyCommand) -> Result<()> {
     match cmd {
+        #[cfg(feature = "torch")]
         ProxyCommand::Score(args) => score(args),
         ProxyCommand::Eval(args) => eval(args),
     }
 }
 
+#[cfg(feature = "torch")]
 fn score(args: ScoreArgs) -> Result<()> {
     let (dataset, proxies, config, input, jobs) = args.proxy.resolve()?;
     let options = ScoreOptions {
@@ -299,6 +322,7 @@ fn eval(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "torch")]
 #[derive(Args, Debug)]
 pub struct BenchProxyArgs {
     #[command(flatten)]
@@ -321,9 +345,12 @@ pub struct BenchProxyArgs {
 
 /// NAS-Bench-Suite-Zero's published cost: 1,100 CPU-hours for 1,526,216 (architecture, proxy)
 /// evaluations over its 28 tasks (Table 2 of the paper; NB201 is 609,375 of them).
+#[cfg(feature = "torch")]
 const NBSZ_CPU_HOURS: f64 = 1100.0;
+#[cfg(feature = "torch")]
 const NBSZ_EVALUATIONS: f64 = 1_526_216.0;
 
+#[cfg(feature = "torch")]
 pub fn bench(args: BenchProxyArgs) -> Result<()> {
     let (dataset, proxies, config, input, jobs) = args.proxy.resolve()?;
     let space = SearchSpace::nb201();
@@ -408,9 +435,8 @@ pub fn bench(args: BenchProxyArgs) -> Result<()> {
         }));
     }
     println!(
-        "{} on {} ({} input, batch {}, nwot {}), {} architectures ({}), one libtorch thread",
+        "{} on CPU ({} input, batch {}, nwot {}), {} architectures ({}), one libtorch thread",
         dataset,
-        "CPU",
         input.name(),
         config.batch_size,
         config.nwot_batch_size,
@@ -446,6 +472,7 @@ pub fn bench(args: BenchProxyArgs) -> Result<()> {
 }
 
 /// Seconds per architecture of each proxy in the PyTorch reference.
+#[cfg(feature = "torch")]
 fn python_speed(
     python: &PathBuf,
     args: &BenchProxyArgs,

@@ -4,9 +4,9 @@ use clap::Args;
 
 use nasrob::Result;
 use nasrob::export::check_output_file;
-use nasrob::export::data::robust_metric;
 use nasrob::export::report::{ReportSettings, build_report};
 use nasrob::fsutil::write_bytes_atomic;
+use nasrob::query::view::robust_metric;
 
 use super::plot::{BenchSource, NasArgs};
 

@@ -67,7 +67,7 @@ fn show(args: ShowArgs) -> Result<()> {
     let index = space.resolve(&args.arch)?;
     if let Some(path) = &args.plot {
         super::plot::check_output(path)?;
-        nasrob::export::plot::write_figure(&nasrob::export::data::cell_diagram(index, None)?, path)?;
+        nasrob::export::plot::write_figure(&nasrob::export::plot::cell_diagram(index, None)?, path)?;
         eprintln!("wrote {}", path.display());
     }
     let arch = space.arch(index)?;

@@ -23,7 +23,7 @@ pub enum SweepCommand {
     /// Number of units and an estimate of the compute a config needs.
     Plan(PlanArgs),
     /// Write a SLURM array script (slurm) or a Kubernetes Indexed Job manifest (k8s).
-    Emit(EmitArgs),
+    Emit(Box<EmitArgs>),
 }
 
 #[derive(Args, Debug)]

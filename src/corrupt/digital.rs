@@ -394,17 +394,14 @@ mod tests {
         assert_eq!(idx, [0, 0]);
     }
 
-    /// Runs `script` under python3 with `input` on stdin and returns stdout, or
-    /// `None` (with a message) when python3 or Pillow is not available.
+    /// Runs `script` under the test Python with `input` on stdin and returns stdout, or `None`
+    /// (the skip recorded) when no Python with Pillow is available.
     fn with_pillow(script: &str, input: &[u8]) -> Option<Vec<u8>> {
+        use crate::prerequisites::{Installed, require, test_python};
         use std::io::Write as _;
         use std::process::{Command, Stdio};
-        let probe = Command::new("python3").args(["-c", "import PIL"]).output();
-        if !matches!(probe, Ok(ref o) if o.status.success()) {
-            eprintln!("skipping the Pillow comparison: python3 with Pillow is not available");
-            return None;
-        }
-        let mut child = Command::new("python3")
+        let python = require(test_python(&["PIL"]), Installed::ByMakeTest)?;
+        let mut child = Command::new(python)
             .args(["-c", script])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -412,7 +409,7 @@ mod tests {
             .unwrap();
         child.stdin.take().unwrap().write_all(input).unwrap();
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "python3 failed");
+        assert!(out.status.success(), "the Pillow script failed");
         Some(out.stdout)
     }
 

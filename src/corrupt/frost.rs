@@ -147,10 +147,6 @@ fn decode_jpeg(path: &PathBuf) -> std::result::Result<Texture, String> {
 mod tests {
     use super::*;
 
-    fn dir() -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/cifar-c/frost")
-    }
-
     #[test]
     fn missing_folder_names_the_folder_and_the_fix() {
         let missing = Path::new("/nonexistent/frost-folder");
@@ -173,14 +169,8 @@ mod tests {
 
     #[test]
     fn reference_textures_load_with_their_known_sizes() {
-        let d = dir();
-        if !d.is_dir() {
-            eprintln!(
-                "skipping: frost textures not found at {} (run `nasrob data fetch frost-textures`)",
-                d.display()
-            );
-            return;
-        }
+        use crate::prerequisites::{Installed, reference_path, require};
+        let Some(d) = require(reference_path("cifar-c/frost"), Installed::Elsewhere) else { return };
         let t = FrostTextures::load(&d).unwrap();
         assert_eq!(
             t.original_sizes().unwrap(),

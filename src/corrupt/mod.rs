@@ -424,14 +424,9 @@ mod tests {
     use super::*;
 
     fn textures() -> Option<FrostTextures> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/cifar-c/frost");
-        match FrostTextures::load(&dir) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                eprintln!("skipping frost checks: {e}");
-                None
-            }
-        }
+        use crate::prerequisites::{Installed, reference_path, require};
+        let dir = require(reference_path("cifar-c/frost"), Installed::Elsewhere)?;
+        Some(FrostTextures::load(&dir).unwrap())
     }
 
     #[test]

@@ -437,11 +437,8 @@ mod tests {
 
     #[test]
     fn split_checksums_match_the_reference_copies() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/nb201/splits");
-        if !dir.is_dir() {
-            eprintln!("skipped: ../shared/reference is absent");
-            return;
-        }
+        use crate::prerequisites::{Installed, reference_path, require};
+        let Some(dir) = require(reference_path("nb201/splits"), Installed::Elsewhere) else { return };
         for remote in &NB201_SPLITS {
             assert_eq!(sha256_file(&dir.join(remote.file)).unwrap(), remote.sha256, "{}", remote.file);
         }
@@ -449,11 +446,8 @@ mod tests {
 
     #[test]
     fn frost_checksums_match_the_reference_copies() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/cifar-c/frost");
-        if !dir.is_dir() {
-            eprintln!("skipped: ../shared/reference is absent");
-            return;
-        }
+        use crate::prerequisites::{Installed, reference_path, require};
+        let Some(dir) = require(reference_path("cifar-c/frost"), Installed::Elsewhere) else { return };
         for (file, sha) in FROST {
             assert_eq!(sha256_file(&dir.join(file)).unwrap(), sha, "{file}");
         }

@@ -449,15 +449,11 @@ pub(crate) mod tests {
         let code = "import pickle,sys,numpy as np\n\
                     d={'data':(np.arange(2*768)%251).astype(np.uint8).reshape(2,768),'labels':[3,120],'mean':np.zeros(3)}\n\
                     sys.stdout.buffer.write(pickle.dumps(d,protocol=int(sys.argv[1])))";
+        use crate::prerequisites::{Installed, require, test_python};
+        let Some(python) = require(test_python(&["numpy"]), Installed::ByMakeTest) else { return };
         for protocol in ["2", "4", "5"] {
-            let Ok(out) = std::process::Command::new("python3").args(["-c", code, protocol]).output() else {
-                eprintln!("skipped: python3 is not available");
-                return;
-            };
-            if !out.status.success() {
-                eprintln!("skipped: python3 with numpy is not available");
-                return;
-            }
+            let out = std::process::Command::new(&python).args(["-c", code, protocol]).output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             let batch = load_imagenet_batch(&out.stdout).unwrap();
             let expected: Vec<u8> = (0..2 * 768).map(|i| (i % 251) as u8).collect();
             assert_eq!(batch.data, expected, "protocol {protocol}");

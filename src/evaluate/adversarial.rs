@@ -256,12 +256,12 @@ fn run_attack(
             scoring: spec.scoring,
         };
         let measurement = summarize(condition, &data.labels, &tally.outcomes, &tally.spent)?;
-        if spec.scoring == ScoringSet::CleanCorrect {
-            if let Some(i) = (0..n).find(|&i| measurement.correct[i] && !clean_correct[i]) {
-                return Err(Error::Internal(format!(
-                    "{attack} at eps {eps_255}/255: image {i} is robust but misclassified clean"
-                )));
-            }
+        if spec.scoring == ScoringSet::CleanCorrect
+            && let Some(i) = (0..n).find(|&i| measurement.correct[i] && !clean_correct[i])
+        {
+            return Err(Error::Internal(format!(
+                "{attack} at eps {eps_255}/255: image {i} is robust but misclassified clean"
+            )));
         }
         measurements.push(measurement);
     }

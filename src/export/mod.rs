@@ -1,18 +1,20 @@
 //! Pictures, notebooks and the report: everything nasrob shows a person rather than a program.
+//! A benchmark is read only through `query`: the [`BenchView`](crate::query::view::BenchView) of
+//! one dataset and source, and what [`crate::query::tables`] lists; nothing here scans a table.
 //!
 //! - [`plot`] draws the figures (accuracy box plots, Kendall-τ heatmap, scatter, NAS regret,
-//!   Pareto front, the cell DAG) from plain data, to PNG or SVG with an embedded font;
-//! - [`data`] turns a benchmark folder (one dataset, one source) into that plain data, runs the
-//!   quick NAS the regret and Pareto figures need, and writes the CSV files notebooks read;
+//!   Pareto front, the cell DAG) to PNG or SVG with an embedded font; each figure's file also
+//!   turns a view into that figure's data, with its defaults;
 //! - [`notebook`] writes Jupyter notebooks (nbformat 4.5) that redo the tables and figures in
-//!   Python from the benchmark's Parquet files;
+//!   Python from the benchmark's Parquet files, and the CSV files they read;
 //! - [`report`] assembles one self-contained HTML page: provenance, contents, failures,
 //!   headline tables and the figures.
 //!
 //! Outputs are checked for writability before any work starts ([`check_output_file`],
 //! [`check_output_dir`]) and written atomically.
+//!
+//! May import `query` and `space`.
 
-pub mod data;
 pub mod notebook;
 pub mod plot;
 pub mod report;
@@ -52,4 +54,17 @@ fn probe(folder: &Path, target: &Path) -> Result<()> {
     std::fs::File::create(&probe).map_err(unwritable)?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
+}
+
+/// 6466 → "6,466".
+pub fn group_thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }

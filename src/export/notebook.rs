@@ -2,10 +2,19 @@
 //! serde_json (keys sorted, one-space indent, like Python's nbformat), byte-identical for the
 //! same inputs. Their code reads the benchmark's Parquet files with pandas and redraws nasrob's
 //! tables and figures with matplotlib; the few things a benchmark folder does not hold (NB201
-//! costs and the NAS runs) come from CSV files written next to the notebooks.
+//! costs and the NAS runs) come from CSV files written next to the notebooks, which this module
+//! writes too ([`costs_csv`], [`nas_csv`]). [`notebook_settings`] gives the notebooks the same
+//! defaults as the CLI's figures and the report.
+//!
+//! May import `query` (the view and its NAS runs) and `space`.
+
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Value, json};
 
+use super::plot::{axis, default_scatter, default_tau_metrics};
+use crate::query::view::{BenchView, Metric, NasResult, default_objectives, robust_metric};
+use crate::space::SearchSpace;
 use crate::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,6 +146,90 @@ pub struct NotebookSettings {
     /// Axis label and factor to the plotted unit of every metric named above (100 for an
     /// accuracy shown in percent).
     pub labels: Vec<(String, String, f64)>,
+}
+
+/// The notebooks' view of the benchmark, with the same defaults as the CLI and the report.
+pub fn notebook_settings(
+    view: &BenchView,
+    bench_path: String,
+    nas: Option<&NasResult>,
+) -> Result<NotebookSettings> {
+    let tau_metrics = default_tau_metrics(view);
+    let objectives = default_objectives(view);
+    let scatter = default_scatter(view);
+    let robust = robust_metric(view);
+    let search = nas.map_or(robust.clone(), |n| n.search.name.clone());
+    let mut named: BTreeSet<String> =
+        tau_metrics.iter().chain(&objectives).chain(&scatter).cloned().collect();
+    named.extend([robust.clone(), "params".to_string(), search.clone()]);
+    let labels = named
+        .iter()
+        .map(|n| {
+            let (label, factor) = axis(&view.metric(n)?);
+            Ok((n.clone(), label, factor))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let dataset = view.dataset.name();
+    Ok(NotebookSettings {
+        bench: bench_path,
+        dataset: dataset.to_string(),
+        source: view.source.clone(),
+        chance: view.chance(),
+        costs_file: format!("costs_{dataset}.csv"),
+        nas_file: nas.map(|_| format!("nas_runs_{dataset}.csv")),
+        tau_metrics,
+        objectives,
+        scatter,
+        pareto: ("params".into(), false, robust, true),
+        nas_search: search,
+        labels,
+    })
+}
+
+/// `index,arch,params,flops` for the measured architectures.
+pub fn costs_csv(view: &BenchView) -> Result<String> {
+    let (params, flops) = (view.metric("params")?, view.metric("flops")?);
+    let space = SearchSpace::nb201();
+    let mut out = String::from("index,arch,params,flops\n");
+    for &i in &view.measured {
+        let arch = space.arch(i)?;
+        let value = |m: &Metric| view.lookup.get(m.id, i).map_or(String::new(), |v| format!("{v}"));
+        out.push_str(&format!("{i},{},{},{}\n", arch.to_nb201_string(), value(&params), value(&flops)));
+    }
+    Ok(out)
+}
+
+/// One line per query of every run: `algorithm,run,query,queried,incumbent,measured_as,
+/// incumbent_value,search,regret`, where `measured_as` is the index whose measurement the
+/// incumbent's value is (itself, or a member of its isomorphism class that the benchmark has).
+pub fn nas_csv(view: &BenchView, nas: &NasResult) -> String {
+    let mut out =
+        String::from("algorithm,run,query,queried,incumbent,measured_as,incumbent_value,search,regret\n");
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
+    let mut measured_as: HashMap<usize, Option<usize>> = HashMap::new();
+    for (name, runs) in &nas.runs {
+        for run in runs {
+            for r in &run.trajectory {
+                let source = r.incumbent.and_then(|i| {
+                    *measured_as
+                        .entry(i)
+                        .or_insert_with(|| view.lookup.answer(nas.search.id, i).map(|a| a.from_index))
+                });
+                out.push_str(&format!(
+                    "{name},{},{},{},{},{},{},{},{}\n",
+                    run.run,
+                    r.query,
+                    r.queried,
+                    r.incumbent.map_or(String::new(), |i| i.to_string()),
+                    source.map_or(String::new(), |i| i.to_string()),
+                    opt(r.incumbent_value),
+                    nas.search.name,
+                    opt(r.incumbent_value.map(|v| nas.optimum - v)),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Python string literal (JSON's string syntax is a subset of Python's).

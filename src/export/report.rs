@@ -1,24 +1,25 @@
 //! The benchmark report: one self-contained HTML page (inline CSS, PNG figures as base64 data
 //! URIs, no scripts) that can be mailed, archived or opened offline. [`build_report`] gathers
 //! the provenance, contents, failures, headline tables and figures of one dataset of a
-//! benchmark; [`Report::to_html`] writes any report.
-
-use std::collections::{BTreeMap, BTreeSet};
+//! benchmark, reading the tables through [`crate::query::tables`] and the view;
+//! [`Report::to_html`] writes any report.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use polars::prelude::*;
 
-use super::data::{
-    self, Band, BenchView, Conditions, NasResult, NasSettings, accuracy_boxes, best_of, cell_diagram,
-    default_objectives, default_scatter, default_tau_metrics, group_thousands, pareto_plot, regret_plot,
-    robust_metric, run_nas, scatter, tau_heatmap,
+use super::group_thousands;
+use super::plot::{
+    Band, Conditions, Figure, ImageFormat, accuracy_boxes, algorithm_label, axis, cell_diagram,
+    default_scatter, default_tau_metrics, pareto_plot, regret_plot, render, scatter, tau_heatmap,
 };
-use super::plot::{Figure, ImageFormat, render};
+use crate::query::tables::{
+    evaluation_counts, flagged_evaluations, provenance_records, table_sizes, training_outcomes,
+};
 use crate::query::tau::{ColumnRef, correlation_matrix};
+use crate::query::view::{
+    BenchView, NasResult, NasSettings, best_of, default_objectives, robust_metric, run_nas,
+};
 use crate::space::SearchSpace;
-use crate::store::TABLES;
-use crate::store::read::polars_error;
 use crate::{Error, Result};
 
 /// A table: a header row and rows of cells; `numeric` columns are right-aligned, `code`
@@ -240,61 +241,37 @@ pub fn build_report(view: &BenchView, settings: &ReportSettings) -> Result<Repor
     Ok(Report { title: format!("nasrob benchmark report: {}", view.dataset), subtitle, sections })
 }
 
-fn strings(df: &DataFrame, name: &str) -> Result<Vec<Option<String>>> {
-    let column = df.column(name).and_then(|c| c.str()).map_err(polars_error)?;
-    Ok(column.iter().map(|v| v.map(str::to_string)).collect())
-}
-
 fn or_dash(value: &Option<String>) -> String {
     value.clone().unwrap_or_else(|| "–".into())
 }
 
 fn provenance_section(view: &BenchView) -> Result<Section> {
     let mut blocks = Vec::new();
-    if !view.bench.has_table("provenance") {
+    let Some(records) = provenance_records(&view.bench)? else {
         blocks.push(Block::Paragraph("The benchmark has no provenance table.".into()));
         return Ok(Section { id: "provenance".into(), title: "Provenance".into(), blocks });
-    }
-    let df = view.bench.read("provenance")?;
-    let columns = [
-        "source",
-        "tool_version",
-        "libtorch_version",
-        "device",
-        "config_hash",
-        "command",
-        "created_at",
-        "config",
-        "inputs",
-    ];
-    let values: BTreeMap<&str, Vec<Option<String>>> =
-        columns.iter().map(|c| Ok((*c, strings(&df, c)?))).collect::<Result<_>>()?;
+    };
     let mut writers =
         Table::new(&["source", "nasrob", "libtorch", "device", "written (UTC)", "command"]).code(&[5]);
     let mut inputs = Table::new(&["source", "input", "SHA-256"]).code(&[2]);
     let mut configs = Vec::new();
-    for row in 0..df.height() {
-        let get = |c: &str| values.get(c).and_then(|v| v.get(row)).cloned().flatten();
-        let source = get("source").unwrap_or_default();
+    for record in records {
+        let source = record.source.unwrap_or_default();
         writers.push(vec![
             source.clone(),
-            or_dash(&get("tool_version")),
-            or_dash(&get("libtorch_version")),
-            or_dash(&get("device")),
-            or_dash(&get("created_at")),
-            or_dash(&get("command")),
+            or_dash(&record.tool_version),
+            or_dash(&record.libtorch_version),
+            or_dash(&record.device),
+            or_dash(&record.created_at),
+            or_dash(&record.command),
         ]);
-        if let Some(text) = get("inputs") {
-            let parsed: serde_json::Map<String, serde_json::Value> =
-                serde_json::from_str(&text).unwrap_or_default();
-            for (name, sha) in parsed {
-                inputs.push(vec![source.clone(), name, sha.as_str().unwrap_or_default().to_string()]);
-            }
+        for (name, sha) in record.inputs {
+            inputs.push(vec![source.clone(), name, sha]);
         }
-        if let Some(config) = get("config") {
-            let hash = get("config_hash").map(|h| format!(", config hash {h}")).unwrap_or_default();
+        if let Some(config) = record.config {
+            let hash = record.config_hash.map(|h| format!(", config hash {h}")).unwrap_or_default();
             configs.push(Block::Folded {
-                summary: format!("configuration of {source} ({}{hash})", or_dash(&get("created_at"))),
+                summary: format!("configuration of {source} ({}{hash})", or_dash(&record.created_at)),
                 blocks: vec![Block::Pre(config)],
             });
         }
@@ -321,44 +298,18 @@ fn provenance_section(view: &BenchView) -> Result<Section> {
 
 fn contents_section(view: &BenchView) -> Result<Section> {
     let mut tables = Table::new(&["table", "files", "rows"]).numeric(&[1, 2]);
-    for table in TABLES {
-        if !view.bench.has_table(table.name) {
-            tables.push(vec![table.name.into(), "0".into(), "0".into()]);
-            continue;
-        }
-        let df =
-            view.bench.scan(table.name)?.select([len().alias("rows")]).collect().map_err(polars_error)?;
-        let rows = df.column("rows").and_then(|c| c.cast(&DataType::UInt64)).map_err(polars_error)?;
-        let rows = rows.u64().map_err(polars_error)?.get(0).unwrap_or(0);
-        tables.push(vec![
-            table.name.into(),
-            view.bench.files(table.name).len().to_string(),
-            group_thousands(rows as usize),
-        ]);
+    for size in table_sizes(&view.bench)? {
+        tables.push(vec![size.table.into(), size.files.to_string(), group_thousands(size.rows)]);
     }
     let mut units = Table::new(&["source", "dataset", "kind", "architectures", "rows"]).numeric(&[3, 4]);
-    if view.bench.has_table("evaluations") {
-        let df = view
-            .bench
-            .scan("evaluations")?
-            .select([col("source"), col("dataset"), col("kind"), col("index")])
-            .collect()
-            .map_err(polars_error)?;
-        let (source, dataset, kind) =
-            (strings(&df, "source")?, strings(&df, "dataset")?, strings(&df, "kind")?);
-        let index = df.column("index").and_then(|c| c.i32()).map_err(polars_error)?;
-        let mut counts: BTreeMap<(String, String, String), (BTreeSet<i32>, usize)> = BTreeMap::new();
-        for (row, i) in index.iter().enumerate() {
-            let key = (or_dash(&source[row]), or_dash(&dataset[row]), or_dash(&kind[row]));
-            let entry = counts.entry(key).or_default();
-            entry.1 += 1;
-            if let Some(i) = i {
-                entry.0.insert(i);
-            }
-        }
-        for ((s, d, k), (archs, rows)) in counts {
-            units.push(vec![s, d, k, group_thousands(archs.len()), group_thousands(rows)]);
-        }
+    for count in evaluation_counts(&view.bench)? {
+        units.push(vec![
+            or_dash(&count.source),
+            or_dash(&count.dataset),
+            or_dash(&count.kind),
+            group_thousands(count.architectures),
+            group_thousands(count.rows),
+        ]);
     }
     let blocks = vec![
         Block::Paragraph("Rows and files per table.".into()),
@@ -371,46 +322,24 @@ fn contents_section(view: &BenchView) -> Result<Section> {
 
 fn failures_section(view: &BenchView) -> Result<Section> {
     let mut blocks = Vec::new();
-    if view.bench.has_table("training_runs") {
-        let df = view
-            .bench
-            .scan("training_runs")?
-            .select([
-                col("source"),
-                col("index"),
-                col("dataset"),
-                col("seed"),
-                col("status"),
-                col("epochs_completed"),
-            ])
-            .collect()
-            .map_err(polars_error)?;
-        let status = strings(&df, "status")?;
-        let (source, dataset) = (strings(&df, "source")?, strings(&df, "dataset")?);
-        let index = df.column("index").and_then(|c| c.i32()).map_err(polars_error)?;
-        let seed = df.column("seed").and_then(|c| c.cast(&DataType::Int64)).map_err(polars_error)?;
-        let seed = seed.i64().map_err(polars_error)?;
-        let epochs = df.column("epochs_completed").and_then(|c| c.i32()).map_err(polars_error)?;
+    if let Some(outcomes) = training_outcomes(&view.bench)? {
         let mut failed =
             Table::new(&["source", "index", "dataset", "seed", "status", "epochs"]).numeric(&[1, 3, 5]);
-        for row in 0..df.height() {
-            if status[row].as_deref() == Some("ok") {
-                continue;
-            }
-            let show = |v: Option<i64>| v.map_or("–".to_string(), |v| v.to_string());
+        let show = |v: Option<i64>| v.map_or("–".to_string(), |v| v.to_string());
+        for run in &outcomes.failed {
             failed.push(vec![
-                or_dash(&source[row]),
-                show(index.get(row).map(i64::from)),
-                or_dash(&dataset[row]),
-                show(seed.get(row)),
-                or_dash(&status[row]),
-                show(epochs.get(row).map(i64::from)),
+                or_dash(&run.source),
+                show(run.index.map(i64::from)),
+                or_dash(&run.dataset),
+                show(run.seed),
+                or_dash(&run.status),
+                show(run.epochs_completed.map(i64::from)),
             ]);
         }
         blocks.push(Block::Paragraph(format!(
             "{} of {} training runs did not end ok.",
             group_thousands(failed.rows.len()),
-            group_thousands(df.height())
+            group_thousands(outcomes.runs)
         )));
         if !failed.rows.is_empty() {
             blocks.push(Block::Table(failed));
@@ -420,33 +349,24 @@ fn failures_section(view: &BenchView) -> Result<Section> {
             "No training runs: the benchmark holds imported or evaluated data only.".into(),
         ));
     }
-    if view.bench.has_table("evaluations") {
-        let df = view
-            .bench
-            .scan("evaluations")?
-            .filter(col("flags").is_not_null())
-            .select([col("source"), col("dataset"), col("kind"), col("condition"), col("flags")])
-            .collect()
-            .map_err(polars_error)?;
-        let columns = ["source", "dataset", "kind", "condition", "flags"].map(|c| strings(&df, c));
-        let [source, dataset, kind, condition, flags] = columns;
-        let (source, dataset, kind, condition, flags) = (source?, dataset?, kind?, condition?, flags?);
-        let mut counts: BTreeMap<[String; 5], usize> = BTreeMap::new();
-        for row in 0..df.height() {
-            let key = [&source, &dataset, &kind, &condition, &flags].map(|c| or_dash(&c[row]));
-            *counts.entry(key).or_default() += 1;
-        }
+    if let Some(flagged) = flagged_evaluations(&view.bench)? {
+        let rows: usize = flagged.iter().map(|group| group.rows).sum();
         blocks.push(Block::Paragraph(format!(
             "{} evaluation rows carry warning flags (e.g. gradient_masking_suspected).",
-            group_thousands(df.height())
+            group_thousands(rows)
         )));
-        if !counts.is_empty() {
+        if !flagged.is_empty() {
             let mut table =
                 Table::new(&["source", "dataset", "kind", "condition", "flags", "rows"]).numeric(&[5]);
-            for (key, n) in counts {
-                let mut row: Vec<String> = key.into();
-                row.push(group_thousands(n));
-                table.push(row);
+            for group in &flagged {
+                table.push(vec![
+                    or_dash(&group.source),
+                    or_dash(&group.dataset),
+                    or_dash(&group.kind),
+                    or_dash(&group.condition),
+                    or_dash(&group.flags),
+                    group_thousands(group.rows),
+                ]);
             }
             blocks.push(Block::Table(table));
         }
@@ -532,7 +452,7 @@ fn nas_section(view: &BenchView, nas: Option<&NasResult>) -> Section {
             blocks: vec![Block::Paragraph("NAS was not run for this report.".into())],
         };
     };
-    let (_, factor) = data::axis(&nas.search);
+    let (_, factor) = axis(&nas.search);
     let mut table = Table::new(&[
         "algorithm",
         "runs",
@@ -552,7 +472,7 @@ fn nas_section(view: &BenchView, nas: Option<&NasResult>) -> Section {
             (m, (finals.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n).sqrt())
         };
         table.push(vec![
-            data::algorithm_label(name),
+            algorithm_label(name),
             runs.len().to_string(),
             nas.budget.to_string(),
             format!("{:.2} ± {:.2}", factor * mean, factor * std),

@@ -88,8 +88,8 @@ impl Cell {
         let mut edge = 0;
         for node in 1..4 {
             let mut sum: Option<Tensor> = None;
-            for input in 0..node {
-                if let Some(out) = self.edges[edge].forward_with(&nodes[input], pass)? {
+            for input in &nodes[..node] {
+                if let Some(out) = self.edges[edge].forward_with(input, pass)? {
                     sum = Some(match sum {
                         None => out,
                         Some(acc) => {

@@ -123,6 +123,8 @@ impl ReluConvBn {
     }
 }
 
+// Up to six edges per cell, built once: boxing the convolution would only add an indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Edge {
     Zero,
@@ -176,6 +178,8 @@ impl ResBlock {
     }
 }
 
+// One per cell, built once: boxing the residual block would only add an indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Layer {
     Cell(Cell),
@@ -248,7 +252,7 @@ impl TinyNetwork {
 
     /// Refuses a shape no network can have, or one that does not fit `dataset`'s images.
     pub(crate) fn check_shape(shape: &NetworkShape, dataset: Dataset) -> Result<()> {
-        if shape.input_size % 4 != 0 || shape.input_size == 0 {
+        if !shape.input_size.is_multiple_of(4) || shape.input_size == 0 {
             return Err(Error::input(format!(
                 "input size {} px is not divisible by 4, which the two stride-2 reductions need",
                 shape.input_size

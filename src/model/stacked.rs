@@ -150,6 +150,8 @@ struct StackedResBlock {
     shortcut: GroupConv,
 }
 
+// A handful per network, built once: boxing the large variant would only add an indirection.
+#[allow(clippy::large_enum_variant)]
 enum StackedLayer {
     Cell(StackedCell),
     Reduction(StackedResBlock),
@@ -261,10 +263,10 @@ impl Builder {
 /// (the tensor itself when the runs cover it whole).
 fn blocks(xs: &Tensor, runs: &[(usize, usize)], c: i64) -> Result<Tensor> {
     let width = xs.size()[1];
-    if let [(0, count)] = runs {
-        if *count as i64 * c == width {
-            return Ok(xs.shallow_clone());
-        }
+    if let [(0, count)] = runs
+        && *count as i64 * c == width
+    {
+        return Ok(xs.shallow_clone());
     }
     let parts: Vec<Tensor> = runs
         .iter()

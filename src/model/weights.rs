@@ -141,23 +141,23 @@ pub fn read_weights_meta(path: &Path) -> Result<Option<WeightsMeta>> {
 /// that names and shapes match exactly.
 pub fn load_weights(vs: &mut VarStore, path: &Path, expected: &WeightsMeta) -> Result<()> {
     let stored = read_weights_meta(path)?;
-    if let Some(meta) = &stored {
-        if meta != expected {
-            return Err(Error::input_file(
-                path,
-                format!(
-                    "weights are for {} on {} (C={}, N={}), not {} on {} (C={}, N={})",
-                    meta.arch,
-                    meta.dataset,
-                    meta.channels,
-                    meta.cells_per_stage,
-                    expected.arch,
-                    expected.dataset,
-                    expected.channels,
-                    expected.cells_per_stage
-                ),
-            ));
-        }
+    if let Some(meta) = &stored
+        && meta != expected
+    {
+        return Err(Error::input_file(
+            path,
+            format!(
+                "weights are for {} on {} (C={}, N={}), not {} on {} (C={}, N={})",
+                meta.arch,
+                meta.dataset,
+                meta.channels,
+                meta.cells_per_stage,
+                expected.arch,
+                expected.dataset,
+                expected.channels,
+                expected.cells_per_stage
+            ),
+        ));
     }
     let tensors =
         Tensor::read_safetensors(path).map_err(|e| Error::input_file(path, format!("unreadable: {e}")))?;

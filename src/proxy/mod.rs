@@ -1,8 +1,9 @@
 //! Training-free proxies of an architecture: the 13 zero-cost proxies of NAS-Bench-Suite-Zero with
 //! NASLib's definitions, three robustness proxies (input–output Jacobian norm, top eigenvalue of
-//! the input Hessian of the loss, and the Jacobian-norm robustness bound), scoring many
-//! architectures into a benchmark's `proxies` table, and their rank correlation with measured
-//! targets.
+//! the input Hessian of the loss, and the Jacobian-norm robustness bound), and scoring many
+//! architectures into a benchmark's `proxies` table (feature `torch`). Their rank correlation with
+//! measured targets reads only stored tables and lives in [`crate::query::proxy_eval`]. Imports
+//! `model`, `data`, `attack` (its random stream) and `store`.
 //!
 //! # Conventions (what every score means)
 //! - The network is NB201's TinyNetwork for the dataset (C=16, N=5 unless a caller asks for
@@ -21,7 +22,6 @@
 //!
 //! See `docs/analysis-nb201.md` ("Proxies") for the definitions and their sources.
 
-mod eval;
 mod formulas;
 mod inputs;
 mod measures;
@@ -37,7 +37,6 @@ use crate::dataset::Dataset;
 use crate::space::{Arch, NetworkShape};
 use crate::{Error, Result};
 
-pub use eval::{EvalCell, EvalOptions, RowSet, evaluate};
 pub use formulas::{
     epe_nas_score, jacov_score, jacov_score_from_eigenvalues, nwot_kernel_update, nwot_log_det, synflow_log,
 };

@@ -217,7 +217,9 @@ impl Lookup {
             let (source, proxy, weights) = (s("source")?, s("proxy")?, s("weights")?);
             let index = df.column("index").and_then(|c| c.i32()).map_err(polars_error)?;
             let score = df.column("score").and_then(|c| c.f64()).map_err(polars_error)?;
-            let mut last: Option<((Option<&str>, Option<&str>, Option<&str>), usize)> = None;
+            // (source, proxy, weights) of the previous row and its column position.
+            type ProxyKey<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>);
+            let mut last: Option<(ProxyKey, usize)> = None;
             for ((((src, prx), w), idx), value) in
                 source.iter().zip(proxy.iter()).zip(weights.iter()).zip(index.iter()).zip(score.iter())
             {

@@ -438,17 +438,11 @@ mod tests {
         assert!(matches!(correlation_matrix(&xs, &short), Err(QueryError::LengthMismatch { .. })));
     }
 
-    /// Compares with `scipy.stats` through a subprocess when Python with scipy is available.
+    /// Compares with `scipy.stats` through a subprocess.
     #[test]
-    fn matches_scipy_when_available() {
-        let has_scipy = std::process::Command::new("python3")
-            .args(["-c", "import scipy"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !has_scipy {
-            eprintln!("skipping the scipy comparison: python3 with scipy is not available");
-            return;
-        }
+    fn matches_scipy() {
+        use crate::prerequisites::{Installed, require, test_python};
+        let Some(python) = require(test_python(&["scipy"]), Installed::ByMakeTest) else { return };
         let mut rng = ChaCha8Rng::seed_from_u64(11);
         let mut cases = Vec::new();
         for &(n, levels) in &[(2, 3), (3, 2), (10, 3), (100, 5), (1000, 5), (5000, 5), (5000, 1000), (400, 1)]
@@ -472,7 +466,7 @@ for x, y in json.load(sys.stdin):
     out.append(r)
 print(json.dumps(out))
 "#;
-        let mut child = std::process::Command::new("python3")
+        let mut child = std::process::Command::new(&python)
             .args(["-c", script])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())

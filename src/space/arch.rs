@@ -163,10 +163,9 @@ impl Arch {
         let mut edge = 0;
         for node in 1..4 {
             let mut terms: Vec<String> = Vec::with_capacity(node);
-            for input in 0..node {
+            for source in &nodes[..node] {
                 let op = self.ops[edge];
                 edge += 1;
-                let source = &nodes[input];
                 let term = if op == Op::None || source == "#" {
                     "#".to_string()
                 } else if op == Op::SkipConnect {

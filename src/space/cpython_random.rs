@@ -5,16 +5,11 @@
 //! the integer's 32-bit words), `getrandbits(k)` for `k <= 32`, `_randbelow` by rejection and
 //! `shuffle` (Fisher-Yates from the end).
 
-const N: usize = 624;
-const M: usize = 397;
-const MATRIX_A: u32 = 0x9908_b0df;
-const UPPER_MASK: u32 = 0x8000_0000;
-const LOWER_MASK: u32 = 0x7fff_ffff;
+use crate::mt19937::Mt19937;
 
 /// A Mersenne Twister that draws the same numbers as CPython's `random` module.
 pub struct CPythonRandom {
-    state: [u32; N],
-    index: usize,
+    generator: Mt19937,
 }
 
 impl CPythonRandom {
@@ -29,73 +24,12 @@ impl CPythonRandom {
         if key.is_empty() {
             key.push(0);
         }
-        let mut rng = CPythonRandom { state: [0; N], index: N };
-        rng.init_by_array(&key);
-        rng
-    }
-
-    fn init_genrand(&mut self, seed: u32) {
-        self.state[0] = seed;
-        for i in 1..N {
-            let prev = self.state[i - 1];
-            self.state[i] = 1_812_433_253u32.wrapping_mul(prev ^ (prev >> 30)).wrapping_add(i as u32);
-        }
-        self.index = N;
-    }
-
-    fn init_by_array(&mut self, key: &[u32]) {
-        self.init_genrand(19_650_218);
-        let mut i = 1usize;
-        let mut j = 0usize;
-        for _ in 0..N.max(key.len()) {
-            let prev = self.state[i - 1];
-            self.state[i] = (self.state[i] ^ (prev ^ (prev >> 30)).wrapping_mul(1_664_525))
-                .wrapping_add(key[j])
-                .wrapping_add(j as u32);
-            i += 1;
-            j += 1;
-            if i >= N {
-                self.state[0] = self.state[N - 1];
-                i = 1;
-            }
-            if j >= key.len() {
-                j = 0;
-            }
-        }
-        for _ in 0..N - 1 {
-            let prev = self.state[i - 1];
-            self.state[i] =
-                (self.state[i] ^ (prev ^ (prev >> 30)).wrapping_mul(1_566_083_941)).wrapping_sub(i as u32);
-            i += 1;
-            if i >= N {
-                self.state[0] = self.state[N - 1];
-                i = 1;
-            }
-        }
-        self.state[0] = 0x8000_0000;
-    }
-
-    fn twist(&mut self) {
-        for k in 0..N {
-            let y = (self.state[k] & UPPER_MASK) | (self.state[(k + 1) % N] & LOWER_MASK);
-            let mag = if y & 1 == 1 { MATRIX_A } else { 0 };
-            self.state[k] = self.state[(k + M) % N] ^ (y >> 1) ^ mag;
-        }
-        self.index = 0;
+        CPythonRandom { generator: Mt19937::from_key(&key) }
     }
 
     /// `genrand_uint32` of the reference implementation.
     pub fn next_u32(&mut self) -> u32 {
-        if self.index >= N {
-            self.twist();
-        }
-        let mut y = self.state[self.index];
-        self.index += 1;
-        y ^= y >> 11;
-        y ^= (y << 7) & 0x9d2c_5680;
-        y ^= (y << 15) & 0xefc6_0000;
-        y ^= y >> 18;
-        y
+        self.generator.next_u32()
     }
 
     /// `random.getrandbits(k)` for `1 <= k <= 32`.
@@ -127,32 +61,24 @@ impl CPythonRandom {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prerequisites::{Installed, require, test_python};
+
+    /// What a local CPython prints for `code`, as whitespace-separated integers.
+    fn cpython_numbers(code: &str) -> Option<Vec<u32>> {
+        let python = require(test_python(&["random"]), Installed::ByMakeTest)?;
+        let out = std::process::Command::new(python).args(["-c", code]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        Some(String::from_utf8_lossy(&out.stdout).split_whitespace().map(|s| s.parse().unwrap()).collect())
+    }
 
     #[test]
     fn matches_cpython_first_outputs() {
-        // CPython 3.11: random.seed(88); [random.getrandbits(32) for _ in range(3)]
         let mut rng = CPythonRandom::new(88);
         let first: Vec<u32> = (0..3).map(|_| rng.next_u32()).collect();
-        let expected = python_getrandbits32(88, 3);
-        if let Some(expected) = expected {
-            assert_eq!(first, expected);
-        }
-        // Reference MT19937 init_genrand(5489) first output, a published constant.
-        let mut reference = CPythonRandom { state: [0; N], index: N };
-        reference.init_genrand(5489);
-        assert_eq!(reference.next_u32(), 3_499_211_612);
-    }
-
-    /// Asks a local CPython for the numbers when one is installed.
-    fn python_getrandbits32(seed: u64, n: usize) -> Option<Vec<u32>> {
-        let code = format!(
-            "import random; random.seed({seed}); print(' '.join(str(random.getrandbits(32)) for _ in range({n})))"
-        );
-        let out = std::process::Command::new("python3").args(["-c", &code]).output().ok()?;
-        if !out.status.success() {
-            return None;
-        }
-        String::from_utf8(out.stdout).ok()?.split_whitespace().map(|s| s.parse().ok()).collect()
+        let code =
+            "import random; random.seed(88); print(' '.join(str(random.getrandbits(32)) for _ in range(3)))";
+        let Some(expected) = cpython_numbers(code) else { return };
+        assert_eq!(first, expected);
     }
 
     #[test]
@@ -160,19 +86,7 @@ mod tests {
         let mut items: Vec<u32> = (0..50).collect();
         CPythonRandom::new(1021).shuffle(&mut items);
         let code = "import random; x=list(range(50)); random.seed(1021); random.shuffle(x); print(' '.join(map(str,x)))";
-        if let Ok(out) = std::process::Command::new("python3").args(["-c", code]).output() {
-            if out.status.success() {
-                let expected: Vec<u32> = String::from_utf8_lossy(&out.stdout)
-                    .split_whitespace()
-                    .map(|s| s.parse().unwrap())
-                    .collect();
-                assert_eq!(items, expected);
-                return;
-            }
-        }
-        eprintln!("skipped the CPython comparison: python3 is not available");
-        let mut sorted = items.clone();
-        sorted.sort();
-        assert_eq!(sorted, (0..50).collect::<Vec<_>>());
+        let Some(expected) = cpython_numbers(code) else { return };
+        assert_eq!(items, expected);
     }
 }

@@ -305,12 +305,12 @@ impl SweepConfig {
                 ));
             }
         }
-        if let Some(success) = a.pgd.as_ref().and_then(|c| c.success.as_ref()) {
-            if !PGD_SUCCESS_RULES.contains(&success.as_str()) {
-                return bad(format!(
-                    "unknown attacks.pgd.success '{success}': expected any-iterate or last-iterate"
-                ));
-            }
+        if let Some(success) = a.pgd.as_ref().and_then(|c| c.success.as_ref())
+            && !PGD_SUCCESS_RULES.contains(&success.as_str())
+        {
+            return bad(format!(
+                "unknown attacks.pgd.success '{success}': expected any-iterate or last-iterate"
+            ));
         }
         let ladders = [
             self.attacks.fgsm.as_ref().map(|a| &a.eps_255),
@@ -386,13 +386,33 @@ impl SweepConfig {
 mod tests {
     use super::*;
 
+    /// Each preset's configuration hash, pinned: every sweep folder records the hash and merge
+    /// refuses units of another, so a change to a preset (or to how configurations serialise)
+    /// must show up here and be made on purpose.
+    const PINNED_HASHES: [(&str, &str); 4] = [
+        ("demo", "04d22959cf9bc1f24945db5e95cfc712143851ef76944d0a4a1736fb20d6bbc7"),
+        ("nb201-hp12", "c21815393f5d26991e465df00440ceb16eb61adac01a2c89ab64725246d5b995"),
+        ("nb201-full", "70542bccf7f48c5959da2b1e4ffe725c900f5e3d4c77eb565d1ddc8857db5aa6"),
+        ("jung2023", "fd1e9a48b7e23d0c97e6cfc340067b2cfde7c1f499f069871c69e13cd6ebc8b1"),
+    ];
+
     #[test]
-    fn presets_parse_and_hash_stably() {
-        for (name, _) in PRESETS {
-            let (config, _) = SweepConfig::load(name).unwrap();
-            assert_eq!(config.name, name);
-            assert_eq!(config.hash().unwrap(), config.hash().unwrap());
-        }
+    fn presets_parse_and_hash_to_their_pinned_values() {
+        let hashes: Vec<(String, String)> = PRESETS
+            .iter()
+            .map(|(name, _)| {
+                let (config, _) = SweepConfig::load(name).unwrap();
+                assert_eq!(config.name, *name);
+                (name.to_string(), config.hash().unwrap())
+            })
+            .collect();
+        let pinned: Vec<(String, String)> =
+            PINNED_HASHES.iter().map(|(n, h)| (n.to_string(), h.to_string())).collect();
+        assert_eq!(hashes, pinned, "a preset's hash changed; pin the new values if the change is meant");
+    }
+
+    #[test]
+    fn presets_hold_their_documented_contents() {
         let (demo, _) = SweepConfig::load("demo").unwrap();
         let archs = demo.architectures().unwrap();
         assert_eq!(archs.len(), 16);

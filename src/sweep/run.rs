@@ -302,14 +302,16 @@ fn sets_for<'d>(
     options: &RunOptions,
     data: &'d mut HashMap<Dataset, SplitSets>,
 ) -> Result<&'d SplitSets> {
-    if !data.contains_key(&dataset) {
-        let mut sets = load_split(dataset, &options.data_dir)?;
-        if let Some(n) = config.training.train_images {
-            sets.train = sets.train.head(n);
+    match data.entry(dataset) {
+        std::collections::hash_map::Entry::Occupied(cached) => Ok(cached.into_mut()),
+        std::collections::hash_map::Entry::Vacant(slot) => {
+            let mut sets = load_split(dataset, &options.data_dir)?;
+            if let Some(n) = config.training.train_images {
+                sets.train = sets.train.head(n);
+            }
+            Ok(slot.insert(sets))
         }
-        data.insert(dataset, sets);
     }
-    data.get(&dataset).ok_or_else(|| Error::Internal("dataset cache".into()))
 }
 
 /// Trains the units of one group as one stack into their train folders; each unit's own stage

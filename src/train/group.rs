@@ -160,13 +160,13 @@ pub fn train_group(
     let mut finished: Vec<Option<TrainResult>> = Vec::with_capacity(specs.len());
     for (spec, out) in specs.iter().zip(outs) {
         let done = read_result(out)?;
-        if let Some(done) = &done {
-            if done.spec != *spec {
-                return Err(Error::input(format!(
-                    "{} holds a finished run of another configuration; use another output folder",
-                    out.display()
-                )));
-            }
+        if let Some(done) = &done
+            && done.spec != *spec
+        {
+            return Err(Error::input(format!(
+                "{} holds a finished run of another configuration; use another output folder",
+                out.display()
+            )));
         }
         finished.push(done);
     }

@@ -371,7 +371,8 @@ fn same_inputs_on_cpu_give_the_same_numbers() {
     let (_vs, net) = random_network(device, 31);
     let (x, y) = images_for(&net, device, 6, 32);
     let protocol = quick_protocol(ProtocolName::Custom);
-    let strip = |r: Report| -> Vec<(Condition, Vec<bool>, f64, f64, f64, u64, u64)> {
+    type Stripped = (Condition, Vec<bool>, f64, f64, f64, u64, u64);
+    let strip = |r: Report| -> Vec<Stripped> {
         r.measurements()
             .map(|m| {
                 (

@@ -2,15 +2,21 @@
 
 use crate::common::{nasrob, stderr, stdout};
 
-fn json_of(args: &[&str]) -> serde_json::Value {
+/// The command's JSON report and the wall-clock seconds the command took, measured here: the
+/// times a report claims must fit inside it.
+fn timed_json_of(args: &[&str]) -> (serde_json::Value, f64) {
+    let start = std::time::Instant::now();
     let run = nasrob(args);
+    let wall_seconds = start.elapsed().as_secs_f64();
     assert!(run.status.success(), "{args:?}: {}", stderr(&run));
-    serde_json::from_str(stdout(&run).trim()).unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", stdout(&run)))
+    let doc = serde_json::from_str(stdout(&run).trim())
+        .unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", stdout(&run)));
+    (doc, wall_seconds)
 }
 
 #[test]
 fn bench_corrupt_times_each_corruption_over_every_severity() {
-    let doc = json_of(&[
+    let (doc, wall_seconds) = timed_json_of(&[
         "bench",
         "corrupt",
         "--n-images",
@@ -24,11 +30,14 @@ fn bench_corrupt_times_each_corruption_over_every_severity() {
     let rows = doc["corruptions"].as_array().unwrap();
     let names: Vec<&str> = rows.iter().map(|r| r["corruption"].as_str().unwrap()).collect();
     assert_eq!(names, ["brightness", "gaussian_noise"]);
+    let mut timed = 0.0;
     for row in rows {
         assert_eq!(row["images"], 30, "6 images x 5 severities: {row}");
-        let (seconds, rate) = (row["seconds"].as_f64().unwrap(), row["images_per_second"].as_f64().unwrap());
-        assert!(seconds > 0.0 && (rate * seconds - 30.0).abs() < 1e-6 * rate.max(1.0), "{row}");
+        let seconds = row["seconds"].as_f64().unwrap();
+        assert!(seconds > 0.0, "{row}");
+        timed += seconds;
     }
+    assert!(timed <= wall_seconds, "the rows claim {timed} s, the command ran {wall_seconds} s");
     let unknown = nasrob(&["bench", "corrupt", "--corruptions", "blurry"]);
     crate::common::assert_bad_input(&unknown, "blurry");
 }
@@ -36,7 +45,7 @@ fn bench_corrupt_times_each_corruption_over_every_severity() {
 #[cfg(feature = "torch")]
 #[test]
 fn bench_train_reports_images_per_second_of_each_architecture() {
-    let doc = json_of(&[
+    let (doc, wall_seconds) = timed_json_of(&[
         "bench",
         "train",
         "--archs",
@@ -63,9 +72,11 @@ fn bench_train_reports_images_per_second_of_each_architecture() {
     for r in results {
         let n = &r["nasrob"];
         assert_eq!(n["batch_size"], 8);
-        let (rate, step) =
-            (n["images_per_second"].as_f64().unwrap(), n["seconds_per_step"].as_f64().unwrap());
-        assert!((rate * step - 8.0).abs() < 1e-6 * rate, "{r}");
+        let step = n["seconds_per_step"].as_f64().unwrap();
+        assert!(
+            step > 0.0 && step <= wall_seconds,
+            "one timed step of {step} s in a {wall_seconds} s run: {r}"
+        );
         assert!(r["pytorch_images_per_second"].is_null(), "no --python, no reference: {r}");
     }
 }
@@ -79,18 +90,15 @@ fn bench_train_stack_compares_a_stack_with_one_at_a_time() {
     let mut args = vec!["bench", "train", "--stack", "1,2", "--solo-sample", "2", "--warmup", "0"];
     args.extend(common);
     args.extend(["--steps", "1", "--device", "cpu", "--json"]);
-    let doc = json_of(&args);
+    let (doc, wall_seconds) = timed_json_of(&args);
     assert_eq!(doc["solo_sample"], serde_json::json!([1462, 3939]));
     let stacks = doc["stacks"].as_array().unwrap();
     assert_eq!(stacks.iter().map(|r| r["networks"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 2]);
     for row in stacks {
         let stacked = &row["stacked"];
         let k = row["networks"].as_f64().unwrap();
-        let (rate, step) = (
-            stacked["network_images_per_second"].as_f64().unwrap(),
-            stacked["seconds_per_step"].as_f64().unwrap(),
-        );
-        assert!((rate * step - 8.0 * k).abs() < 1e-6 * rate, "{row}");
+        let step = stacked["seconds_per_step"].as_f64().unwrap();
+        assert!(step > 0.0 && step <= wall_seconds, "{row}");
         assert!(
             (stacked["optimizer_operations_per_network_step"].as_f64().unwrap() * k - 9.0).abs() < 1e-9,
             "{row}"

@@ -3,29 +3,18 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-/// `../shared/reference` next to the checkout, or `None` (with a message) when it is absent.
+pub use nasrob::prerequisites::{self, Installed, require};
+
+/// The reference data folder, or `None` (the skip recorded) when it is absent.
 pub fn reference_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipped: ../shared/reference is absent (reference data is not part of the repository)");
-        None
-    }
+    require(prerequisites::reference_path(""), Installed::Elsewhere)
 }
 
-/// A reference file, or `None` (with a message) when it is absent.
+/// A reference file, or `None` (the skip recorded) when it is absent.
 pub fn reference_file(relative: &str) -> Option<PathBuf> {
-    let path = reference_dir()?.join(relative);
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!("skipped: {} is absent", path.display());
-        None
-    }
+    require(prerequisites::reference_path(relative), Installed::Elsewhere)
 }
 
-/// Runs the `nasrob` binary built for these tests.
 /// The nasrob binary: `$NASROB_BIN` when set (a test binary run away from its build, as the
 /// device check does), else the one cargo built with these tests.
 pub fn nasrob_binary() -> PathBuf {
@@ -50,6 +39,55 @@ pub fn jung_meta(epsilons: serde_json::Value) -> String {
         })
         .collect();
     serde_json::json!({"ids": ids, "epsilons": epsilons}).to_string()
+}
+
+/// A nats_bench.csv with all 15,625 rows; `edit` may change the text.
+pub fn nats_csv(edit: impl Fn(usize, String) -> Option<String>) -> String {
+    let space = nasrob::space::SearchSpace::nb201();
+    let mut text = String::from(
+        "CIFAR10TestAccuracy200Epochs,CIFAR100TestAccuracy200Epochs,ImageNetTestAccuracy200Epochs,ArchitectureString,UniqueString\n",
+    );
+    for i in 0..space.len() {
+        let line = format!("85.5,60.25,30.125,{},u{i}\n", space.arch(i).unwrap().to_nb201_string());
+        if let Some(line) = edit(i, line) {
+            text.push_str(&line);
+        }
+    }
+    text
+}
+
+/// A benchmark with two sources, built from files written here: a Jung et al. folder (CIFAR-10;
+/// clean, FGSM and PGD at 1/255 for every representative; values vary with the index) and an
+/// NB201 accuracy table. For tests of errors and of the query layer's plumbing, which need no
+/// reference data.
+pub fn synthetic_two_source_bench(dir: &std::path::Path) -> PathBuf {
+    use nasrob::store::BenchDir;
+    use nasrob::store::import::{ImportOptions, import_jung2023, import_nb201_accuracy};
+    let space = nasrob::space::SearchSpace::nb201();
+    let jung = dir.join("jung2023");
+    std::fs::create_dir_all(jung.join("cifar10")).unwrap();
+    let representatives = space.representatives();
+    let accuracy = |key: &str, of: &dyn Fn(usize) -> String| {
+        let values: Vec<String> = representatives.iter().map(|&i| format!("\"{i}\": {}", of(i))).collect();
+        let text = format!("{{\"cifar10\": {{\"{key}\": {{\"accuracy\": {{{}}}}}}}}}", values.join(", "));
+        std::fs::write(jung.join("cifar10").join(format!("{key}_accuracy.json")), text).unwrap();
+    };
+    accuracy("clean", &|i| format!("{}", 0.5 + (i % 97) as f64 / 400.0));
+    accuracy("fgsm@Linf", &|i| format!("[{}]", 0.2 + (i % 89) as f64 / 400.0));
+    accuracy("pgd@Linf", &|i| format!("[{}]", 0.1 + (i % 83) as f64 / 400.0));
+    std::fs::write(
+        jung.join("meta.json"),
+        jung_meta(serde_json::json!({"fgsm@Linf": [1.0], "pgd@Linf": [1.0]})),
+    )
+    .unwrap();
+    let csv = dir.join("nats_bench.csv");
+    std::fs::write(&csv, nats_csv(|_, line| Some(line))).unwrap();
+    let bench_dir = dir.join("bench");
+    let bench = BenchDir::new(&bench_dir);
+    let options = ImportOptions { command: Some("integration tests".into()), progress: false };
+    import_jung2023(&jung, &bench, &options).unwrap();
+    import_nb201_accuracy(&csv, &bench, &options).unwrap();
+    bench_dir
 }
 
 /// Files under `dir`, recursively, hidden ones included.
@@ -81,20 +119,8 @@ pub fn assert_bad_input(output: &Output, needle: &str) {
 }
 
 /// A Python with torch and NB201's reference package `xautodl` (`NASROB_TORCH_PYTHON`, which
-/// `make test` sets), or `None` with a message. Under CI, where `make test` installs it, a missing
-/// one fails the test instead.
+/// `make test` sets), or `None` (the skip recorded; under CI a failure).
 #[cfg(feature = "torch")]
 pub fn xautodl_python() -> Option<PathBuf> {
-    let found = std::env::var_os("NASROB_TORCH_PYTHON").map(PathBuf::from).filter(|python| {
-        Command::new(python)
-            .args(["-c", "import torch, xautodl"])
-            .output()
-            .is_ok_and(|out| out.status.success())
-    });
-    if found.is_none() {
-        let reason = "NASROB_TORCH_PYTHON names no Python with torch and xautodl (make test sets it)";
-        assert!(std::env::var_os("CI").is_none(), "{reason}");
-        eprintln!("skipped: {reason}");
-    }
-    found
+    require(prerequisites::torch_python(&["torch", "xautodl"]), Installed::ByMakeTest)
 }

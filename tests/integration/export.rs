@@ -1,7 +1,7 @@
 //! Figures, notebooks and the report over the imported Jung et al. data (CIFAR-10), and their
 //! bad-input errors. Executing the notebooks needs a Python with pandas, pyarrow and matplotlib
-//! (`NASROB_NOTEBOOK_PYTHON`, default `python3`); viewing the report needs `chromium`. Both
-//! tests skip with a message when those are missing.
+//! (`NASROB_TEST_PYTHON`, default `python3`); viewing the report needs `chromium`. `make test`
+//! installs both (see `nasrob::prerequisites` for what a missing one does).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,7 +10,9 @@ use std::sync::OnceLock;
 use nasrob::store::BenchDir;
 use nasrob::store::import::{ImportOptions, import_jung2023, import_nb201_accuracy};
 
-use crate::common::{assert_bad_input, nasrob, reference_dir, stderr, stdout};
+use crate::common::{
+    Installed, assert_bad_input, nasrob, prerequisites, reference_dir, require, stderr, stdout,
+};
 
 /// Jung et al. and NB201's accuracies imported once per test process (two sources share
 /// `clean`, so the figures must pick one); `None` when the reference data is absent.
@@ -189,21 +191,6 @@ fn bad_plot_inputs_exit_2_and_unwritable_outputs_1() {
     assert!(!png.exists());
 }
 
-/// A Python that can run the notebooks, or `None` with the reason.
-fn notebook_python() -> Result<String, String> {
-    let python = std::env::var("NASROB_NOTEBOOK_PYTHON").unwrap_or_else(|_| "python3".into());
-    let probe = Command::new(&python).args(["-c", "import pandas, pyarrow, matplotlib"]).output();
-    match probe {
-        Ok(out) if out.status.success() => Ok(python),
-        Ok(out) => {
-            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-            let last = stderr.lines().last().unwrap_or("").trim().to_string();
-            Err(format!("{python} lacks pandas, pyarrow or matplotlib ({last})"))
-        }
-        Err(e) => Err(format!("{python} does not run: {e}")),
-    }
-}
-
 /// Validates a notebook (with nbformat when installed) and runs its code cells top to bottom in
 /// one namespace, as a kernel would; `display` prints.
 const RUN_NOTEBOOK: &str = r#"
@@ -283,14 +270,12 @@ fn notebooks_are_nbformat_and_run_top_to_bottom() {
 }
 
 /// Runs the three exported notebooks in `folder` top to bottom (against `bench` when given, else
-/// the benchmark they name), or says why not.
+/// the benchmark they name).
 pub fn run_notebooks(folder: &Path, bench: Option<&Path>) {
-    let python = match notebook_python() {
-        Ok(p) => p,
-        Err(reason) => {
-            eprintln!("skipped running the notebooks: {reason} (set NASROB_NOTEBOOK_PYTHON)");
-            return;
-        }
+    let Some(python) =
+        require(prerequisites::test_python(&["pandas", "pyarrow", "matplotlib"]), Installed::ByMakeTest)
+    else {
+        return;
     };
     for name in ["overview.ipynb", "robustness.ipynb", "nas.ipynb"] {
         let mut command = Command::new(&python);
@@ -311,10 +296,7 @@ pub fn run_notebooks(folder: &Path, bench: Option<&Path>) {
 #[test]
 fn committed_notebooks_are_nbformat() {
     let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("notebooks-export");
-    let Ok(entries) = std::fs::read_dir(&folder) else {
-        eprintln!("skipped: {} is absent", folder.display());
-        return;
-    };
+    let entries = std::fs::read_dir(&folder).unwrap();
     let mut seen = 0;
     for entry in entries.flatten() {
         let path = entry.path();
@@ -359,13 +341,9 @@ fn report_holds_every_section_and_inline_figures() {
     assert!(html.contains("meta.json"), "inputs with checksums");
     assert!(html.contains("random search") || html.contains("<td>rs</td>"));
 
-    let Ok(probe) = Command::new("chromium").arg("--version").output() else {
-        eprintln!("skipped the screenshot: chromium is not installed (apt-get install chromium)");
-        return;
-    };
-    assert!(probe.status.success());
+    let Some(chromium) = require(prerequisites::chromium(), Installed::ByMakeTest) else { return };
     let shot = out.path().join("report.png");
-    let run = Command::new("chromium")
+    let run = Command::new(&chromium)
         .args([
             "--headless",
             "--no-sandbox",

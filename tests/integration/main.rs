@@ -1,6 +1,8 @@
 //! nasrob's integration tests: one binary, shared helpers in `common`, one module per area.
-//! Tests that read `../shared/reference` skip with a message when it is absent; tests marked
-//! `torch` need the default feature.
+//! Tests that need something nasrob does not carry (the reference data, `NASROB_REFERENCE_DIR`,
+//! default `../shared/reference`; a Python with given packages; Chromium) ask
+//! `nasrob::prerequisites`, which records a skip or, under CI for what `make test` installs,
+//! fails. Tests marked `torch` need the default feature.
 
 #[cfg(feature = "torch")]
 mod attack;
@@ -9,9 +11,9 @@ mod common;
 mod data;
 mod export;
 mod fuzz;
+mod layers;
 #[cfg(feature = "torch")]
 mod model;
-#[cfg(feature = "torch")]
 mod proxy;
 mod query;
 mod reliability;

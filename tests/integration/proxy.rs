@@ -1,34 +1,47 @@
 //! Training-free proxies: the model's observing forward pass, agreement with the PyTorch
-//! reference (bench/proxy_reference.py), determinism, disconnected architectures, bad input, and
-//! the evaluation against stored targets.
+//! reference (bench/proxy_reference.py), determinism, disconnected architectures and bad input
+//! (feature `torch`), and the evaluation against stored targets (every build).
 
 use std::path::{Path, PathBuf};
+#[cfg(feature = "torch")]
 use std::process::Command;
 
+#[cfg(feature = "torch")]
 use polars::prelude::*;
+#[cfg(feature = "torch")]
 use tch::{Device, Kind, Tensor};
 
+#[cfg(feature = "torch")]
 use nasrob::dataset::Dataset;
+#[cfg(feature = "torch")]
 use nasrob::model::ForwardOptions;
+#[cfg(feature = "torch")]
 use nasrob::proxy::{
     DISCONNECTED_REASON, HostInputs, InputMode, Proxy, ProxyConfig, ProxyNetwork, WeightsKind, score_arch,
     zen_gaussian_init,
 };
-use nasrob::space::{Arch, NetworkShape, SearchSpace};
+use nasrob::space::SearchSpace;
+#[cfg(feature = "torch")]
+use nasrob::space::{Arch, NetworkShape};
+#[cfg(feature = "torch")]
+use nasrob::store::Bench;
 use nasrob::store::schema::{EVALUATIONS, PROXIES};
-use nasrob::store::{Bench, BenchDir, Rows, Value};
+use nasrob::store::{BenchDir, Rows, Value};
 
 use crate::common::{assert_bad_input, nasrob, reference_file, stderr, stdout};
 
 /// Every op type occurs: 3x3 and 1x1 convolutions, none, pooling, skip.
+#[cfg(feature = "torch")]
 const ALL_OPS: &str =
     "|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|avg_pool_3x3~0|skip_connect~1|nor_conv_3x3~2|";
 
+#[cfg(feature = "torch")]
 fn small_config(batch: usize) -> ProxyConfig {
     ProxyConfig { seed: 3, batch_size: batch, nwot_batch_size: batch, ..ProxyConfig::default() }
 }
 
 /// The observed forward pass reports every conv, ReLU input, the features and the logits once.
+#[cfg(feature = "torch")]
 #[test]
 fn observed_forward_reports_every_site() {
     let arch: Arch = ALL_OPS.parse().unwrap();
@@ -50,6 +63,7 @@ fn observed_forward_reports_every_site() {
     }
 }
 
+#[cfg(feature = "torch")]
 #[test]
 fn scores_repeat_with_the_seed_and_change_without_it() {
     let arch: Arch = ALL_OPS.parse().unwrap();
@@ -71,6 +85,7 @@ fn scores_repeat_with_the_seed_and_change_without_it() {
     }
 }
 
+#[cfg(feature = "torch")]
 #[test]
 fn disconnected_architectures_score_null_with_a_reason() {
     let space = SearchSpace::nb201();
@@ -120,6 +135,7 @@ fn disconnected_architectures_score_null_with_a_reason() {
     }
 }
 
+#[cfg(feature = "torch")]
 #[test]
 fn scoring_resumes_by_skipping_written_parts() {
     let dir = tempfile::tempdir().unwrap();
@@ -161,6 +177,7 @@ fn scoring_resumes_by_skipping_written_parts() {
     assert!((params - 0.129306).abs() < 1e-12, "{params}");
 }
 
+#[cfg(feature = "torch")]
 #[test]
 fn unknown_proxy_and_zero_batch_are_bad_input() {
     let dir = tempfile::tempdir().unwrap();
@@ -305,24 +322,14 @@ fn eval_of_the_imported_nas_bench_suite_zero_table() {
     assert!(synflow_clean["spearman"].as_f64().unwrap() > 0.5, "{synflow_clean}");
 }
 
-/// The Python of the torch venv, when it can import torch and numpy.
-fn torch_python() -> Option<PathBuf> {
-    let python = std::env::var_os("NASROB_TORCH_PYTHON").map(PathBuf::from).or_else(|| {
-        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/nasrob/torch-venv/bin/python"))
-    })?;
-    let ok =
-        Command::new(&python).args(["-c", "import torch, numpy"]).output().is_ok_and(|o| o.status.success());
-    if ok {
-        Some(python)
-    } else {
-        eprintln!("skipped: {} cannot import torch and numpy (set NASROB_TORCH_PYTHON)", python.display());
-        None
-    }
-}
-
+#[cfg(feature = "torch")]
 #[test]
 fn python_reference_agrees() {
-    let Some(python) = torch_python() else { return };
+    use crate::common::{Installed, prerequisites, require};
+    let Some(python) = require(prerequisites::torch_python(&["torch", "numpy"]), Installed::ByMakeTest)
+    else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let arch: Arch = ALL_OPS.parse().unwrap();
     let shape = NetworkShape::reduced(Dataset::Cifar10, 8, 1);

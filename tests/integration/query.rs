@@ -10,7 +10,10 @@ use nasrob::space::{NUM_ARCHS, NUM_UNIQUE, SearchSpace};
 use nasrob::store::import::{ImportOptions, import_jung2023, import_nb201_accuracy, import_zero_cost};
 use nasrob::store::{Bench, BenchDir};
 
-use crate::common::{assert_bad_input, nasrob, reference_dir, reference_file, stderr, stdout};
+use crate::common::{
+    Installed, assert_bad_input, nasrob, prerequisites, reference_dir, reference_file, require, stderr,
+    stdout,
+};
 
 /// One benchmark with every reference source imported, built once per test process under the
 /// target's scratch folder; `None` (with a message) when the reference data is absent.
@@ -227,7 +230,8 @@ fn cli_lookup_says_when_values_come_from_the_representative() {
 
 #[test]
 fn cli_query_errors_exit_2() {
-    let Some(bench) = full_bench() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let bench = &crate::common::synthetic_two_source_bench(dir.path());
     let lookup = |args: &[&str]| {
         let mut all = vec!["query", "lookup", "13433", "--bench", s(bench)];
         all.extend_from_slice(args);
@@ -427,14 +431,10 @@ fn killed_imports_leave_only_complete_files() {
 #[test]
 fn parquet_opens_unchanged_in_python() {
     let Some(bench) = full_bench() else { return };
-    let python = std::env::var("NASROB_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let probe = std::process::Command::new(&python).args(["-c", "import pyarrow.parquet"]).output();
-    if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!(
-            "skipped: {python} cannot import pyarrow (set NASROB_TEST_PYTHON to a python with pyarrow)"
-        );
+    let Some(python) = require(prerequisites::test_python(&["pyarrow.parquet"]), Installed::ByMakeTest)
+    else {
         return;
-    }
+    };
     let script = "import sys, pyarrow.parquet as pq, pyarrow.compute as pc\n\
         path = sys.argv[1] + '/evaluations/jung2023-cifar10.parquet'\n\
         t = pq.read_table(path)\n\
@@ -554,7 +554,8 @@ fn cli_nas_table_and_trajectories() {
 
 #[test]
 fn cli_nas_and_tau_errors_exit_2() {
-    let Some(bench) = full_bench() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let bench = &crate::common::synthetic_two_source_bench(dir.path());
     let nas = |args: &[&str]| {
         let mut all = vec!["nas", "--bench", s(bench), "--runs", "2", "--report", "pgd@1"];
         all.extend_from_slice(args);

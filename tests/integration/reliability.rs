@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::common::{assert_bad_input, files_under, jung_meta, nasrob, stderr, stdout};
-use nasrob::space::SearchSpace;
+use crate::common::{
+    Installed, assert_bad_input, files_under, jung_meta, nasrob, nats_csv, require, stderr, stdout,
+};
 use nasrob::store::Bench;
 
 fn s(path: &Path) -> &str {
@@ -60,21 +61,6 @@ fn jung_folder(dir: &Path, meta: &str, cifar100_value: &str) {
         .unwrap();
     }
     std::fs::write(dir.join("meta.json"), meta).unwrap();
-}
-
-/// A nats_bench.csv with all 15,625 rows; `edit` may change the text.
-fn nats_csv(edit: impl Fn(usize, String) -> Option<String>) -> String {
-    let space = SearchSpace::nb201();
-    let mut text = String::from(
-        "CIFAR10TestAccuracy200Epochs,CIFAR100TestAccuracy200Epochs,ImageNetTestAccuracy200Epochs,ArchitectureString,UniqueString\n",
-    );
-    for i in 0..space.len() {
-        let line = format!("85.5,60.25,30.125,{},u{i}\n", space.arch(i).unwrap().to_nb201_string());
-        if let Some(line) = edit(i, line) {
-            text.push_str(&line);
-        }
-    }
-    text
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -484,19 +470,25 @@ fn readme_exit_code_table_holds() {
     assert!(rows >= 3, "the table has a row for each of 0, 1 and 2");
 }
 
-/// A full disk: a 64 KiB tmpfs where the test may mount one (root, mount allowed), skipped with
-/// the reason otherwise. The import fails with exit code 1 and leaves nothing behind.
+/// A full disk: a 64 KiB tmpfs where the test may mount one (root, mount allowed), a recorded
+/// skip otherwise. The import fails with exit code 1 and leaves nothing behind.
 #[test]
 fn a_full_disk_fails_the_import_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let mount_point = dir.path().join("small");
     std::fs::create_dir_all(&mount_point).unwrap();
-    let mounted = Command::new("mount")
+    let mounted = match Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs", s(&mount_point)])
         .output()
-        .is_ok_and(|o| o.status.success());
-    if !mounted {
-        eprintln!("skipped: cannot mount a tmpfs here (needs root and permission to mount)");
+    {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(format!(
+            "cannot mount a tmpfs here (needs root and permission to mount): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => Err(format!("cannot run mount: {e}")),
+    };
+    if require(mounted, Installed::Elsewhere).is_none() {
         return;
     }
     let csv = dir.path().join("nats_bench.csv");

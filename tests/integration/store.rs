@@ -91,7 +91,7 @@ fn test_value(schema: &TableSchema, j: usize, r: usize) -> Value {
         ColumnType::Int32 => Value::Int((r * 100 + j) as i64 - 7),
         ColumnType::Int64 => Value::Int(((r * 100 + j) as i64) << 33),
         ColumnType::Float64 => Value::Float(r as f64 * 0.5 + j as f64 / 1024.0 - 1.0),
-        ColumnType::Bool => Value::Bool((r + j) % 2 == 0),
+        ColumnType::Bool => Value::Bool((r + j).is_multiple_of(2)),
         ColumnType::Utf8 => Value::Str(format!("{}-{r}-é", column.name)),
         ColumnType::Binary => Value::Bytes(vec![r as u8, j as u8, 0xff, 0]),
     }

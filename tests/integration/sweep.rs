@@ -427,24 +427,19 @@ fn emitted_scheduler_files_are_valid() {
         assert d['kind'] == 'Job' and d['spec']['completionMode'] == 'Indexed', d; \
         assert 'sweep run' in c['args'][0] and '--device cuda' in c['args'][0], c; \
         assert any(v['mountPath'] == '/data' for v in c['volumeMounts']), c; print('ok')";
-    let python = Command::new("python3")
+    use crate::common::{Installed, prerequisites, require};
+    let Some(python) = require(prerequisites::test_python(&["yaml"]), Installed::ByMakeTest) else { return };
+    let mut python = Command::new(python)
         .args(["-c", check])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn();
-    let Ok(mut python) = python else {
-        eprintln!("skipped the YAML parse: no python3");
-        return;
-    };
+        .spawn()
+        .unwrap();
     use std::io::Write;
     python.stdin.take().unwrap().write_all(manifest.as_bytes()).unwrap();
     let result = python.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&result.stderr);
-    if err.contains("No module named 'yaml'") {
-        eprintln!("skipped the YAML parse: python3 has no PyYAML");
-        return;
-    }
     assert!(result.status.success(), "the manifest is not valid YAML for a Job: {err}\n{manifest}");
 }
 

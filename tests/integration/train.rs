@@ -164,15 +164,18 @@ fn run_record(out: &Path) -> nasrob::train::TrainResult {
 }
 
 /// K = 8 networks trained as one stack against each trained alone: after one step of NB201's
-/// recipe the weights agree to float rounding; after an epoch (6 steps, at lr 0.02) the weights
-/// are within 1e-3 and the accuracies equal up to one image (a barely trained network has test
-/// images on a near tie, which float rounding may tip). At lr 0.1 the first steps are chaotic: a
-/// solo run with another libtorch thread count differs from itself by about 2e-3 after 6 steps
-/// and 2.5e-2 after 24, so no reordering of the sums can promise more there.
+/// recipe the weights agree to float rounding and the accuracies up to one image; after an epoch
+/// (6 steps, at lr 0.02) the weights are within 1e-3 and the accuracies equal up to three images
+/// (a barely trained network has images on a near tie, which float rounding may tip: network
+/// 1462, still at chance there, tips two of the 1,000 test images on one machine and none on
+/// another). At lr 0.1 the first steps are chaotic: a solo run with another libtorch thread count
+/// differs from itself by about 2e-3 after 6 steps and 2.5e-2 after 24, so no reordering of the
+/// sums can promise more there.
 #[test]
 fn a_stacked_group_trains_each_network_as_it_trains_alone() {
     let all: Vec<String> = GROUP.iter().map(|i| i.to_string()).collect();
-    for (images, learning_rate, tolerance) in [(256, 0.1, 1e-5), (1536, 0.02, 1e-3)] {
+    for (images, learning_rate, tolerance, images_tipped) in [(256, 0.1, 1e-5, 1.0), (1536, 0.02, 1e-3, 3.0)]
+    {
         let dir = tempfile::tempdir().unwrap();
         let group = dir.path().join("group");
         train_process(&all.join(","), images, learning_rate, &group);
@@ -189,7 +192,7 @@ fn a_stacked_group_trains_each_network_as_it_trains_alone() {
                 ((a.test_accuracy - t.test_accuracy) * 1000.0).abs().round(),
             );
             assert!(
-                images_apart.0 <= 1.0 && images_apart.1 <= 1.0,
+                images_apart.0 <= images_tipped && images_apart.1 <= images_tipped,
                 "network {index} on {images} images: accuracies alone {:?} and in the group {:?}",
                 (a.train_accuracy, a.test_accuracy),
                 (t.train_accuracy, t.test_accuracy)

@@ -19,6 +19,9 @@ use crate::store::provenance::Provenance;
 use crate::store::schema::{CONFUSION, EVALUATIONS, PROVENANCE};
 use crate::store::transaction::Transaction;
 use crate::store::write::{BenchDir, Value};
+
+/// A key of the released files (its index in `keys()`) and the measures found for it.
+type KeyMeasures<'a> = (usize, BTreeSet<&'a str>);
 use crate::{Error, Result};
 
 pub const SOURCE: &str = "jung2023";
@@ -103,13 +106,13 @@ pub fn import_jung2023(dir: &Path, bench: &BenchDir, options: &ImportOptions) ->
     let keys = keys();
     let mut notes: Vec<String> = Vec::new();
     // (dataset, key index, measure) -> file; plus files that match nothing.
-    let mut plan: Vec<(&str, Vec<(usize, BTreeSet<&str>)>)> = Vec::new();
+    let mut plan: Vec<(&str, Vec<KeyMeasures>)> = Vec::new();
     for dataset in DATASETS {
         let ds_dir = dir.join(dataset);
         if !ds_dir.is_dir() {
             continue;
         }
-        let mut found: Vec<(usize, BTreeSet<&str>)> = Vec::new();
+        let mut found: Vec<KeyMeasures> = Vec::new();
         for (k, key) in keys.iter().enumerate() {
             let measures: BTreeSet<&str> = MEASURES
                 .into_iter()

@@ -276,35 +276,32 @@ fn import_json(
             let Some(fields) = value.as_object() else {
                 return Err(Error::input_file(path, format!("{at} is not an object")));
             };
-            if let Some(inner) = fields.get("arch").and_then(Json::as_str) {
-                if naslib_tuple_to_arch(inner).ok() != Some(arch) {
-                    return Err(Error::input_file(
-                        path,
-                        format!("{at}: its arch field {inner} differs from the key"),
-                    ));
-                }
+            if let Some(inner) = fields.get("arch").and_then(Json::as_str)
+                && naslib_tuple_to_arch(inner).ok() != Some(arch)
+            {
+                return Err(Error::input_file(
+                    path,
+                    format!("{at}: its arch field {inner} differs from the key"),
+                ));
             }
             let index = space.index_of(&arch);
             if !seen.insert(index) {
                 return Err(Error::input_file(path, format!("{at}: architecture {index} appears twice")));
             }
             for (name, field) in fields {
-                if let Json::Object(inner) = field {
-                    if !inner.get("score").is_some_and(|s| s.is_null() || json_f64(s).is_some()) {
-                        return Err(Error::input_file(
-                            path,
-                            format!("{at}[\"{name}\"]: score is not a number"),
-                        ));
-                    }
+                if let Json::Object(inner) = field
+                    && !inner.get("score").is_some_and(|s| s.is_null() || json_f64(s).is_some())
+                {
+                    return Err(Error::input_file(path, format!("{at}[\"{name}\"]: score is not a number")));
                 }
             }
-            if let Some(v) = fields.get("val_accuracy") {
-                if !json_f64(v).is_some_and(|a| a.is_finite() && (0.0..=100.0).contains(&a)) {
-                    return Err(Error::input_file(
-                        path,
-                        format!("{at}: val_accuracy {v} is not a percentage in 0..100"),
-                    ));
-                }
+            if let Some(v) = fields.get("val_accuracy")
+                && !json_f64(v).is_some_and(|a| a.is_finite() && (0.0..=100.0).contains(&a))
+            {
+                return Err(Error::input_file(
+                    path,
+                    format!("{at}: val_accuracy {v} is not a percentage in 0..100"),
+                ));
             }
             entries.push(Entry { dataset: *dataset, index, fields });
         }

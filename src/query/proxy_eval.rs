@@ -1,16 +1,16 @@
 //! How well proxies rank architectures: Kendall's τ-b and Spearman's ρ of every proxy column of a
-//! benchmark (nasrob's own scores and imported tables, each source separately) with every target
-//! metric (clean accuracy, accuracy under an attack, corruption accuracy, ...).
+//! benchmark's stored `proxies` rows (nasrob's own scores and imported tables, each source
+//! separately) with every stored target metric (clean accuracy, accuracy under an attack,
+//! corruption accuracy, ...). Needs no libtorch: it imports only the rest of `query` (the
+//! [`Lookup`] over the stored tables, the correlations of [`tau`](crate::query::tau)).
 
 use std::path::PathBuf;
 
+use super::analysis::RowSet;
+use super::lookup::{Lookup, MetricFamily, MetricId, canonical_name};
+use super::tau::{ColumnRef, correlation_matrix};
 use crate::dataset::Dataset;
-use crate::query::lookup::canonical_name;
-use crate::query::tau::{ColumnRef, correlation_matrix};
-use crate::query::{Lookup, MetricFamily, MetricId};
 use crate::{Error, Result};
-
-pub use crate::query::analysis::RowSet;
 
 /// What to correlate.
 #[derive(Clone, Debug)]
@@ -65,8 +65,8 @@ pub fn evaluate(options: &EvalOptions) -> Result<Vec<EvalCell>> {
     }
     if proxies.is_empty() {
         return Err(Error::input(format!(
-            "the benchmark {} has no proxy scores for {}{}: score some with `nasrob proxy score` or import a \
-             table with `nasrob import zero-cost`",
+            "the benchmark {} has no proxy scores for {}{}: score some with `nasrob proxy score` (a build \
+             with feature torch) or import a table with `nasrob import zero-cost`",
             options.bench.display(),
             options.dataset,
             match &options.sources {

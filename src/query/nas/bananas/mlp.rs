@@ -9,26 +9,8 @@
 //! unaffected by the rescaling. Every random draw (initialisation, batch order) comes from the
 //! run's `Draw`, so a seed reproduces the model exactly.
 
-use super::draw::Draw;
-
-/// Network shape and training schedule. Defaults follow NASLib (500 epochs, batches of 32, Adam
-/// with learning rate 1e-3 and betas (0.9, 0.99), L1 weight 0.2) except for the depth.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct MlpConfig {
-    /// Widths of the hidden layers.
-    pub hidden: Vec<usize>,
-    pub epochs: usize,
-    pub batch_size: usize,
-    pub learning_rate: f64,
-    /// Weight of the L1 norm of the output layer's weights in the loss.
-    pub output_l1: f64,
-}
-
-impl Default for MlpConfig {
-    fn default() -> MlpConfig {
-        MlpConfig { hidden: vec![20, 20], epochs: 500, batch_size: 32, learning_rate: 1e-3, output_l1: 0.2 }
-    }
-}
+use crate::query::nas::config::MlpConfig;
+use crate::query::nas::draws::Draw;
 
 const BETA1: f64 = 0.9;
 const BETA2: f64 = 0.99;
@@ -46,7 +28,7 @@ struct Layer {
 
 /// A trained network.
 #[derive(Clone, Debug)]
-pub(crate) struct Mlp {
+pub(super) struct Mlp {
     layers: Vec<Layer>,
     params: Vec<f64>,
     target_mean: f64,
@@ -56,7 +38,7 @@ pub(crate) struct Mlp {
 impl Mlp {
     /// Trains a fresh network on `inputs` (one encoding per row, all of the same length) and
     /// `targets`. Both must be non-empty and of equal length.
-    pub(crate) fn train(config: &MlpConfig, inputs: &[Vec<f64>], targets: &[f64], draw: &mut Draw) -> Mlp {
+    pub(super) fn train(config: &MlpConfig, inputs: &[Vec<f64>], targets: &[f64], draw: &mut Draw) -> Mlp {
         let dims = inputs.first().map_or(0, Vec::len);
         let mut widths = vec![dims];
         widths.extend(&config.hidden);
@@ -151,7 +133,7 @@ impl Mlp {
     }
 
     /// The predicted search value of one encoding.
-    pub(crate) fn predict(&self, input: &[f64]) -> f64 {
+    pub(super) fn predict(&self, input: &[f64]) -> f64 {
         let mut acts = self.activation_buffers();
         self.forward(&nonzeros(input), &mut acts) * self.target_scale + self.target_mean
     }
