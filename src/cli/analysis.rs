@@ -8,8 +8,8 @@ use nasrob::Result;
 use nasrob::export::check_output_file;
 use nasrob::query::Lookup;
 use nasrob::query::analysis::{
-    Constraint, NasRequest, NasTable, Objective, RowSet, correlation_rows, cross_dataset, nas_table,
-    parse_algorithms, select_metrics, tau_matrix, trajectory_rows,
+    Constraint, NasRequest, NasTable, Objective, RowSet, correlation_rows, cross_dataset, default_reports,
+    nas_table, parse_algorithms, select_metrics, tau_matrix, trajectory_rows,
 };
 use nasrob::query::tau::CorrelationCell;
 use nasrob::store::write_parquet;
@@ -49,9 +49,11 @@ pub struct NasArgs {
     /// Base seed: run r draws from stream r of this seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Metrics reported for the final incumbents, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "clean,fgsm@1,pgd@1,apgd@1,square@1,corruption_mean")]
-    report: Vec<String>,
+    /// Metrics reported for the final incumbents, comma-separated. Default: those of clean,
+    /// fgsm@1, pgd@1, apgd@1, square@1 and corruption_mean that the benchmark has, taken from the
+    /// objective's source when several sources measure one.
+    #[arg(long, value_delimiter = ',')]
+    report: Option<Vec<String>>,
     /// Write every query of every run (the incumbent trajectories) to this Parquet file
     /// (schemas/nas_trajectories.json).
     #[arg(long)]
@@ -70,13 +72,15 @@ pub fn nas(args: NasArgs) -> Result<()> {
     let objective = Objective::parse(&lookup, &args.objective)?;
     let constraints =
         args.constraints.iter().map(|c| Constraint::parse(&lookup, c)).collect::<Result<Vec<_>>>()?;
-    let reports = args
-        .report
-        .iter()
-        .map(|r| r.trim())
-        .filter(|r| !r.is_empty())
-        .map(|r| lookup.resolve(r))
-        .collect::<Result<Vec<_>>>()?;
+    let reports = match &args.report {
+        Some(names) => names
+            .iter()
+            .map(|r| r.trim())
+            .filter(|r| !r.is_empty())
+            .map(|r| lookup.resolve(r))
+            .collect::<Result<Vec<_>>>()?,
+        None => default_reports(&lookup, &objective),
+    };
     let request = NasRequest {
         algorithms,
         objective,

@@ -123,6 +123,37 @@ impl Objective {
     fn metrics(&self) -> impl Iterator<Item = MetricId> + '_ {
         self.terms.iter().map(|&(_, id)| id)
     }
+
+    /// The sources of the objective's metrics, in the order its terms name them, each once.
+    pub fn sources<'a>(&self, lookup: &'a Lookup) -> Vec<&'a str> {
+        let mut sources: Vec<&str> = Vec::new();
+        for id in self.metrics() {
+            let source = lookup.info(id).source.as_str();
+            if !sources.contains(&source) {
+                sources.push(source);
+            }
+        }
+        sources
+    }
+}
+
+/// The metrics `nasrob nas` reports for the final incumbents unless told otherwise.
+pub const DEFAULT_REPORTS: [&str; 6] = ["clean", "fgsm@1", "pgd@1", "apgd@1", "square@1", "corruption_mean"];
+
+/// The default report metrics for `objective`: those of [`DEFAULT_REPORTS`] that the benchmark
+/// has. A name that several sources measure is taken from the objective's sources, the first of
+/// its terms' sources that has it, and left out when none has it; so `jung2023:clean` as the
+/// objective reports Jung et al.'s accuracies in a benchmark that also holds NB201's.
+pub fn default_reports(lookup: &Lookup, objective: &Objective) -> Vec<MetricId> {
+    let sources = objective.sources(lookup);
+    DEFAULT_REPORTS
+        .iter()
+        .filter_map(|name| {
+            lookup.resolve(name).ok().or_else(|| {
+                sources.iter().find_map(|source| lookup.resolve(&format!("{source}:{name}")).ok())
+            })
+        })
+        .collect()
 }
 
 /// Splits an objective into signed terms: `+` always separates; `-` only at the start or after

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use polars::prelude::*;
 
-use super::schema::{self, READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, TableSchema};
-use super::write::{META_SCHEMA_VERSION, META_TABLE};
+use super::schema::{self, ColumnType, READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, TableSchema};
+use super::write::{META_SCHEMA_VERSION, META_TABLE, Rows, Value};
 use crate::fsutil::TEMP_PREFIX;
 use crate::{Error, Result};
 
@@ -222,22 +222,47 @@ pub fn collect_streaming(lf: LazyFrame) -> Result<DataFrame> {
 
 /// An empty frame with the columns of `schema`.
 pub fn empty_frame(schema: &TableSchema) -> DataFrame {
-    let columns: Vec<Column> = schema
+    let columns: Vec<Column> =
+        schema.columns.iter().map(|c| Column::new_empty(c.name.into(), &polars_type(c.kind))).collect();
+    DataFrame::new(0, columns).unwrap_or_default()
+}
+
+/// A frame holding `rows`, with the column types that scanning their table gives.
+pub fn frame_of(rows: &Rows) -> Result<DataFrame> {
+    let columns: Vec<Column> = rows
+        .schema()
         .columns
         .iter()
-        .map(|c| {
-            let dtype = match c.kind {
-                super::ColumnType::Int32 => DataType::Int32,
-                super::ColumnType::Int64 => DataType::Int64,
-                super::ColumnType::Float64 => DataType::Float64,
-                super::ColumnType::Bool => DataType::Boolean,
-                super::ColumnType::Utf8 => DataType::String,
-                super::ColumnType::Binary => DataType::Binary,
-            };
-            Column::new_empty(c.name.into(), &dtype)
+        .enumerate()
+        .map(|(position, c)| {
+            let values = rows.column(position);
+            let name = c.name.into();
+            match c.kind {
+                ColumnType::Int32 => Column::new(name, values.iter().map(Value::as_i32).collect::<Vec<_>>()),
+                ColumnType::Int64 => Column::new(name, values.iter().map(Value::as_i64).collect::<Vec<_>>()),
+                ColumnType::Float64 => {
+                    Column::new(name, values.iter().map(Value::as_f64).collect::<Vec<_>>())
+                }
+                ColumnType::Bool => Column::new(name, values.iter().map(Value::as_bool).collect::<Vec<_>>()),
+                ColumnType::Utf8 => Column::new(name, values.iter().map(Value::as_str).collect::<Vec<_>>()),
+                ColumnType::Binary => {
+                    Column::new(name, values.iter().map(Value::as_bytes).collect::<Vec<_>>())
+                }
+            }
         })
         .collect();
-    DataFrame::new(0, columns).unwrap_or_default()
+    DataFrame::new(rows.len(), columns).map_err(polars_error)
+}
+
+fn polars_type(kind: ColumnType) -> DataType {
+    match kind {
+        ColumnType::Int32 => DataType::Int32,
+        ColumnType::Int64 => DataType::Int64,
+        ColumnType::Float64 => DataType::Float64,
+        ColumnType::Bool => DataType::Boolean,
+        ColumnType::Utf8 => DataType::String,
+        ColumnType::Binary => DataType::Binary,
+    }
 }
 
 /// Maps a polars error to nasrob's, on one line: I/O errors are the environment's (exit 1), the

@@ -1,16 +1,26 @@
 //! SQL over a benchmark's tables (polars SQL): every table of the schema is registered under its
 //! name, as a lazy scan over its files or, when the benchmark has none, as an empty table.
+//! `architectures` and `costs` describe the search space rather than measurements, so they answer
+//! for NB201's whole space in every benchmark, imported ones included: `architectures` holds all
+//! 15,625 rows, and `costs` NB201's network on its three datasets plus the stored rows of any other
+//! network shape (a reduced sweep network, for instance).
 //!
 //! Read-only by construction: a statement is run only when it is one query (`SELECT`, `WITH`,
 //! `VALUES`, `EXPLAIN`, `SHOW`, `DESCRIBE`), and the table functions that read arbitrary files
 //! (`read_parquet`, `read_csv`, `read_ipc`, `read_json`) are refused, so a query sees the
 //! benchmark's checked tables and nothing else.
 
+use std::sync::OnceLock;
+
 use polars::prelude::*;
 use polars::sql::SQLContext;
 
-use super::read::{Bench, one_line, polars_error};
+use super::read::{Bench, frame_of, one_line, polars_error};
 use super::schema::TABLES;
+use super::tables::{architecture_rows, cost_rows};
+use super::write::Rows;
+use crate::dataset::Dataset;
+use crate::space::{NUM_ARCHS, NetworkShape};
 use crate::{Error, Result};
 
 /// Runs `query` over `bench` and collects the result.
@@ -22,10 +32,55 @@ pub fn sql(bench: &Bench, query: &str) -> Result<DataFrame> {
 pub fn sql_lazy(bench: &Bench, query: &str) -> Result<LazyFrame> {
     check_read_only(query)?;
     let mut context = SQLContext::new();
+    // Building the whole space's rows takes a moment, so only a query that may name them does.
+    let named = query.to_lowercase();
     for table in TABLES {
-        context.register(table.name, bench.scan(table.name)?);
+        let frame = match table.name {
+            "architectures" if named.contains("architectures") => all_architectures()?.lazy(),
+            "costs" if named.contains("costs") => costs(bench)?,
+            name => bench.scan(name)?,
+        };
+        context.register(table.name, frame);
     }
     context.execute(query).map_err(|e| map_sql_error(bench, e))
+}
+
+/// `architectures` rows of every index of NB201's space, built once per process.
+fn all_architectures() -> Result<DataFrame> {
+    static FRAME: OnceLock<DataFrame> = OnceLock::new();
+    whole_space(&FRAME, architecture_rows)
+}
+
+/// `costs` rows of NB201's network for every index, built once per process.
+fn nb201_costs() -> Result<DataFrame> {
+    static FRAME: OnceLock<DataFrame> = OnceLock::new();
+    whole_space(&FRAME, cost_rows)
+}
+
+fn whole_space(cell: &'static OnceLock<DataFrame>, rows: fn(&[usize]) -> Result<Rows>) -> Result<DataFrame> {
+    if let Some(frame) = cell.get() {
+        return Ok(frame.clone());
+    }
+    let indices: Vec<usize> = (0..NUM_ARCHS).collect();
+    let frame = frame_of(&rows(&indices)?)?;
+    Ok(cell.get_or_init(|| frame).clone())
+}
+
+/// NB201's costs for the whole space, and the benchmark's stored costs of other network shapes.
+fn costs(bench: &Bench) -> Result<LazyFrame> {
+    let nb201_shape = Dataset::COST_DATASETS
+        .iter()
+        .map(|&dataset| {
+            let shape = NetworkShape::nb201(dataset);
+            col("dataset")
+                .eq(lit(dataset.name()))
+                .and(col("channels").eq(lit(shape.channels as i32)))
+                .and(col("cells_per_stage").eq(lit(shape.cells_per_stage as i32)))
+        })
+        .reduce(Expr::or)
+        .unwrap_or(lit(false));
+    let other_shapes = bench.scan("costs")?.filter(nb201_shape.not().fill_null(lit(true)));
+    concat([nb201_costs()?.lazy(), other_shapes], UnionArgs::default()).map_err(polars_error)
 }
 
 /// Statements a read-only query may start with.

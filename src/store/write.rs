@@ -6,9 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
-};
+use arrow::array::{ArrayRef, BinaryArray, BooleanArray, Float64Array, Int32Array, Int64Array, StringArray};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -33,6 +31,54 @@ pub enum Value {
     Bool(bool),
     Str(String),
     Bytes(Vec<u8>),
+}
+
+/// The value as each column type reads it; `None` for NULL and for a value of another type
+/// (which [`Rows::push`] never lets in).
+impl Value {
+    pub fn as_i32(&self) -> Option<i32> {
+        match self {
+            Value::Int(v) => i32::try_from(*v).ok(),
+            _ => None,
+        }
+    }
+
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// Integers read as floats in a Float64 column.
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Float(v) => Some(*v),
+            Value::Int(v) => Some(*v as f64),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Bytes(v) => Some(v),
+            _ => None,
+        }
+    }
 }
 
 impl From<i64> for Value {
@@ -149,6 +195,11 @@ impl Rows {
         Ok(())
     }
 
+    /// The values of the column at `position` in the schema's column order.
+    pub fn column(&self, position: usize) -> &[Value] {
+        &self.columns[position]
+    }
+
     /// Appends all rows of `other` (same table).
     pub fn extend(&mut self, other: Rows) -> Result<()> {
         if other.schema.name != self.schema.name {
@@ -177,68 +228,14 @@ impl Rows {
 }
 
 fn build_array(kind: ColumnType, values: &[Value]) -> ArrayRef {
+    let values = values.iter();
     match kind {
-        ColumnType::Int32 => {
-            let mut b = Int32Builder::with_capacity(values.len());
-            for v in values {
-                b.append_option(match v {
-                    Value::Int(x) => i32::try_from(*x).ok(),
-                    _ => None,
-                });
-            }
-            Arc::new(b.finish())
-        }
-        ColumnType::Int64 => {
-            let mut b = Int64Builder::with_capacity(values.len());
-            for v in values {
-                b.append_option(match v {
-                    Value::Int(x) => Some(*x),
-                    _ => None,
-                });
-            }
-            Arc::new(b.finish())
-        }
-        ColumnType::Float64 => {
-            let mut b = Float64Builder::with_capacity(values.len());
-            for v in values {
-                b.append_option(match v {
-                    Value::Float(x) => Some(*x),
-                    Value::Int(x) => Some(*x as f64),
-                    _ => None,
-                });
-            }
-            Arc::new(b.finish())
-        }
-        ColumnType::Bool => {
-            let mut b = BooleanBuilder::with_capacity(values.len());
-            for v in values {
-                b.append_option(match v {
-                    Value::Bool(x) => Some(*x),
-                    _ => None,
-                });
-            }
-            Arc::new(b.finish())
-        }
-        ColumnType::Utf8 => {
-            let mut b = StringBuilder::new();
-            for v in values {
-                match v {
-                    Value::Str(s) => b.append_value(s),
-                    _ => b.append_null(),
-                }
-            }
-            Arc::new(b.finish())
-        }
-        ColumnType::Binary => {
-            let mut b = BinaryBuilder::new();
-            for v in values {
-                match v {
-                    Value::Bytes(s) => b.append_value(s),
-                    _ => b.append_null(),
-                }
-            }
-            Arc::new(b.finish())
-        }
+        ColumnType::Int32 => Arc::new(Int32Array::from_iter(values.map(Value::as_i32))),
+        ColumnType::Int64 => Arc::new(Int64Array::from_iter(values.map(Value::as_i64))),
+        ColumnType::Float64 => Arc::new(Float64Array::from_iter(values.map(Value::as_f64))),
+        ColumnType::Bool => Arc::new(BooleanArray::from_iter(values.map(Value::as_bool))),
+        ColumnType::Utf8 => Arc::new(StringArray::from_iter(values.map(Value::as_str))),
+        ColumnType::Binary => Arc::new(BinaryArray::from_iter(values.map(Value::as_bytes))),
     }
 }
 

@@ -582,6 +582,100 @@ fn cli_nas_and_tau_errors_exit_2() {
     assert_bad_input(&tau(&["--y", "pgd@1", "--rows", "some"]), "unknown row set 'some'");
 }
 
+#[test]
+fn nas_default_reports_follow_the_objectives_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let bench = crate::common::synthetic_two_source_bench(dir.path());
+    let nas = |extra: &[&str]| {
+        let mut all =
+            vec!["nas", "--bench", s(&bench), "--algo", "rs", "--runs", "2", "--budget", "10", "--json"];
+        all.extend_from_slice(extra);
+        nasrob(&all)
+    };
+    // Jung et al.'s clean accuracies here vary up to 0.74, NB201's are 0.855 throughout: the
+    // optimum of the reported `clean` column says which source it came from.
+    for (objective, clean, best_clean) in
+        [("jung2023:clean", "jung2023:clean", 0.74), ("nb201:clean", "nb201:clean", 0.855)]
+    {
+        let out = nas(&["--objective", objective]);
+        assert!(out.status.success(), "{objective}: {}", stderr(&out));
+        let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(doc["report_names"], serde_json::json!([clean, "fgsm@1", "pgd@1"]), "{objective}");
+        let reported = doc["optimum"]["reports"][0].as_f64().unwrap();
+        assert!((reported - best_clean).abs() < 1e-9, "{objective}: best clean {reported}");
+    }
+    // Named reports are taken as written: an ambiguous one is still an error.
+    assert_bad_input(&nas(&["--objective", "jung2023:clean", "--report", "clean"]), "several sources");
+}
+
+#[test]
+fn sql_answers_the_whole_space_in_an_imported_benchmark() {
+    use nasrob::store::schema::COSTS;
+    use nasrob::store::{Rows, Value};
+    let dir = tempfile::tempdir().unwrap();
+    let bench_dir = crate::common::synthetic_two_source_bench(dir.path());
+    // Costs of a reduced network, as a sweep stores them, and one NB201 row the space already has.
+    let mut stored = Rows::new(&COSTS);
+    for (dataset, channels, cells, params_m) in [("fashion-mini", 8, 1, 0.01), ("cifar10", 16, 5, 0.129306)] {
+        let row: [(&str, Value); 6] = [
+            ("index", 0.into()),
+            ("dataset", dataset.into()),
+            ("channels", channels.into()),
+            ("cells_per_stage", cells.into()),
+            ("params_m", params_m.into()),
+            ("flops_m", 1.0.into()),
+        ];
+        stored.push(&row).unwrap();
+    }
+    BenchDir::new(&bench_dir).append("stored-costs", &stored, None).unwrap();
+    let bench = Bench::open(&bench_dir).unwrap();
+    assert!(!bench.tables().contains(&"architectures"), "an import stores no architectures");
+    let sql = |query: &str| nasrob::store::sql::sql(&bench, query).unwrap_or_else(|e| panic!("{query}: {e}"));
+    let int = |df: &polars::prelude::DataFrame, name: &str| -> Vec<i64> {
+        let column = df.column(name).unwrap().cast(&polars::prelude::DataType::Int64).unwrap();
+        column.i64().unwrap().into_no_null_iter().collect()
+    };
+
+    let counts =
+        sql("SELECT count(*) AS n, sum(CAST(is_representative AS INT)) AS unique_n FROM architectures");
+    assert_eq!(int(&counts, "n"), [NUM_ARCHS as i64]);
+    assert_eq!(int(&counts, "unique_n"), [NUM_UNIQUE as i64]);
+
+    // NB201's own params and FLOPs (its sample records of indices 0, 11 and 284), and the stored
+    // reduced network beside them; the NB201-shaped stored row is not counted twice.
+    let costs = sql("SELECT dataset, count(*) AS n FROM costs GROUP BY dataset ORDER BY dataset");
+    let datasets: Vec<&str> = costs.column("dataset").unwrap().str().unwrap().iter().flatten().collect();
+    assert_eq!(datasets, ["ImageNet16-120", "cifar10", "cifar100", "fashion-mini"]);
+    assert_eq!(int(&costs, "n"), [NUM_ARCHS as i64, NUM_ARCHS as i64, NUM_ARCHS as i64, 1]);
+    let official =
+        sql("SELECT \"index\", dataset, params_m, flops_m FROM costs WHERE \"index\" IN (0, 11, 284) \
+         AND channels = 16 ORDER BY \"index\", dataset");
+    let params = official.column("params_m").unwrap().f64().unwrap().clone();
+    let flops = official.column("flops_m").unwrap().f64().unwrap().clone();
+    let expected = [
+        (0.136456, 3.91948),
+        (0.129306, 15.64737),
+        (0.135156, 15.65322),
+        (0.809576, 28.49548),
+        (0.802426, 113.95137),
+        (0.808276, 113.95722),
+        (0.108456, 2.93644),
+        (0.101306, 11.71521),
+        (0.107156, 11.72106),
+    ];
+    assert_eq!(official.height(), expected.len());
+    for (row, (p, f)) in expected.iter().enumerate() {
+        assert!((params.get(row).unwrap() - p).abs() < 5e-7, "row {row}: params {:?}", params.get(row));
+        assert!((flops.get(row).unwrap() - f).abs() < 5e-6, "row {row}: flops {:?}", flops.get(row));
+    }
+
+    // A join of measurements with the space's structure answers every measured architecture.
+    let joined =
+        sql("SELECT count(*) AS n FROM evaluations e JOIN architectures a ON e.\"index\" = a.\"index\" \
+         WHERE e.source = 'jung2023' AND e.kind = 'clean' AND a.is_representative");
+    assert_eq!(int(&joined, "n"), [NUM_UNIQUE as i64]);
+}
+
 /// Bits of `correct` (least significant bit first), as `sample_outcomes` stores them.
 fn bitset(correct: &[bool]) -> Vec<u8> {
     let mut bytes = vec![0u8; correct.len().div_ceil(8)];
