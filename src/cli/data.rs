@@ -9,7 +9,8 @@ use nasrob::{Error, Result};
 pub enum DataCommand {
     /// Download a dataset or NB201 file set from its official location (SHA-256 checked, resumable),
     /// or import a local copy with --from. Targets: cifar10, cifar100, nb201-splits,
-    /// imagenet16-120 (only with --from: a folder with train_data_batch_1..10 and val_data),
+    /// imagenet16-120 (only with --from: NB201's ImageNet16 folder, train_data_batch_1..10 and
+    /// val_data, from the Google Drive folder NATS-Bench's README names; MD5 checked),
     /// frost-textures.
     Fetch(FetchArgs),
     /// List what the data folder holds and whether each file still matches its checksum.

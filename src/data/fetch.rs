@@ -7,6 +7,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use md5::Md5;
 use sha2::{Digest, Sha256};
 
 use crate::fsutil;
@@ -64,6 +65,52 @@ const FROST: [(&str, &str); 6] = [
     ("frost5.jpg", "5fc6a19df4a429ba68abdcc8f8a4278d4c9f81c9ccafd2c92ab0c8cf8992ebd2"),
     ("frost6.jpg", "1f92b2f48408748085b68dd81d816ef239f42cef3029c25d041fcb6760fb4f25"),
 ];
+
+/// Where NB201 publishes its ImageNet16 copy (NATS-Bench's README): a Google Drive folder that
+/// also holds its CIFAR copies. The 11 files below take about 1 GB (1.33 M images of 768 bytes).
+pub const IMAGENET16_SOURCE: &str =
+    "https://drive.google.com/drive/folders/1T3UIyZXUhMmIuJLOBMIYKAsJknAtrrO4";
+/// NB201's ImageNet16 files and the MD5 sums its loader checks them against.
+const IMAGENET16_MD5: [(&str, &str); 11] = [
+    ("train_data_batch_1", "27846dcaa50de8e21a7d1a35f30f0e91"),
+    ("train_data_batch_2", "c7254a054e0e795c69120a5727050e3f"),
+    ("train_data_batch_3", "4333d3df2e5ffb114b05d2ffc19b1e87"),
+    ("train_data_batch_4", "1620cdf193304f4a92677b695d70d10f"),
+    ("train_data_batch_5", "348b3c2fdbb3940c4e9e834affd3b18d"),
+    ("train_data_batch_6", "6e765307c242a1b3d7d5ef9139b48945"),
+    ("train_data_batch_7", "564926d8cbf8fc4818ba23d2faac7564"),
+    ("train_data_batch_8", "f4755871f718ccb653440b9dd0ebac66"),
+    ("train_data_batch_9", "bb6dd660c38c58552125b1a92f86b5d4"),
+    ("train_data_batch_10", "8f03f34ac4b42271a294f91bf480f29b"),
+    ("val_data", "3410e3017fdaefba8d5073aaa65e4bd6"),
+];
+/// Images of classes 1..=120 in NB201's ImageNet16 train batches and validation file.
+pub const IMAGENET16_120_IMAGES: (usize, usize) = (151_700, 6_000);
+
+/// A checksum published with a file.
+#[derive(Clone, Copy)]
+enum Published {
+    Sha256(&'static str),
+    Md5(&'static str),
+}
+
+impl Published {
+    fn check(self, path: &Path) -> Result<()> {
+        let (algorithm, expected, found) = match self {
+            Published::Sha256(expected) => ("SHA-256", expected, digest_file::<Sha256>(path)?),
+            Published::Md5(expected) => ("MD5", expected, digest_file::<Md5>(path)?),
+        };
+        if found == expected {
+            return Ok(());
+        }
+        Err(Error::input_file(
+            path,
+            format!(
+                "{algorithm} {found} differs from the published {expected}: the file is damaged or another version; fetch it again"
+            ),
+        ))
+    }
+}
 
 impl FetchTarget {
     pub const ALL: [FetchTarget; 5] = [
@@ -126,8 +173,12 @@ impl FetchTarget {
 const MANIFEST: &str = "SHA256SUMS.json";
 
 fn sha256_file(path: &Path) -> Result<String> {
+    digest_file::<Sha256>(path)
+}
+
+fn digest_file<D: Digest>(path: &Path) -> Result<String> {
     let mut file = File::open(path).map_err(|e| Error::input_file(path, e))?;
-    let mut hasher = Sha256::new();
+    let mut hasher = D::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = file.read(&mut buf).map_err(|e| Error::input_file(path, e))?;
@@ -261,10 +312,11 @@ pub fn fetch(target: FetchTarget, data_dir: &Path) -> Result<PathBuf> {
             }
         }
         FetchTarget::ImageNet16_120 => {
-            return Err(Error::input(
-                "ImageNet16-120 has no public download nasrob can use: import NB201's copy with \
-                 `nasrob data fetch imagenet16-120 --from <folder with train_data_batch_1..10 and val_data>`",
-            ));
+            return Err(Error::input(format!(
+                "ImageNet16-120 comes from NB201's Google Drive folder ({IMAGENET16_SOURCE}), which nasrob \
+                 cannot download: download its ImageNet16 folder (train_data_batch_1..10 and val_data) and \
+                 run `nasrob data fetch imagenet16-120 --from <that folder>`"
+            )));
         }
     }
     write_manifest(&folder, target)?;
@@ -297,32 +349,38 @@ pub fn import_local(target: FetchTarget, from: &Path, data_dir: &Path) -> Result
         }
         unpack(from, target.folder(), &folder)?;
     } else if from.is_dir() {
-        let known: BTreeMap<&str, &str> = match target {
-            FetchTarget::Nb201Splits => NB201_SPLITS.iter().map(|r| (r.file, r.sha256)).collect(),
-            FetchTarget::FrostTextures => FROST.into_iter().collect(),
+        let known: BTreeMap<&str, Published> = match target {
+            FetchTarget::Nb201Splits => {
+                NB201_SPLITS.iter().map(|r| (r.file, Published::Sha256(r.sha256))).collect()
+            }
+            FetchTarget::FrostTextures => {
+                FROST.into_iter().map(|(f, sha)| (f, Published::Sha256(sha))).collect()
+            }
+            FetchTarget::ImageNet16_120 => {
+                IMAGENET16_MD5.into_iter().map(|(f, md5)| (f, Published::Md5(md5))).collect()
+            }
             _ => BTreeMap::new(),
         };
         let staging = fsutil::temp_path_for(&folder);
         fs::create_dir_all(&staging).map_err(|e| Error::write(&staging, e))?;
         let copy = || -> Result<()> {
-            for name in target.expected_files() {
+            let names = target.expected_files();
+            // Every file is looked for before any is read: a missing one is named at once.
+            if let Some(missing) = names.iter().map(|name| from.join(name)).find(|src| !src.is_file()) {
+                return Err(Error::input_file(
+                    &missing,
+                    format!("missing: {} needs {}", target.name(), names.join(", ")),
+                ));
+            }
+            for name in names {
                 let src = from.join(&name);
-                if !src.is_file() {
-                    return Err(Error::input_file(
-                        &src,
-                        format!("missing: {} needs {}", target.name(), target.expected_files().join(", ")),
-                    ));
-                }
-                if let Some(expected) = known.get(name.as_str()) {
-                    let found = sha256_file(&src)?;
-                    if found != *expected {
-                        return Err(Error::input_file(
-                            &src,
-                            format!("SHA-256 {found} differs from the published {expected}"),
-                        ));
-                    }
+                if let Some(published) = known.get(name.as_str()) {
+                    published.check(&src)?;
                 }
                 fs::copy(&src, staging.join(&name)).map_err(|e| Error::write(staging.join(&name), e))?;
+            }
+            if target == FetchTarget::ImageNet16_120 {
+                check_imagenet16_120_counts(from, &staging)?;
             }
             Ok(())
         };
@@ -339,6 +397,37 @@ pub fn import_local(target: FetchTarget, from: &Path, data_dir: &Path) -> Result
     }
     write_manifest(&folder, target)?;
     Ok(folder)
+}
+
+/// Counts the images of classes 1..=120 in the ImageNet16 files copied to `staging` and checks
+/// them against NB201's (which its loader asserts).
+fn check_imagenet16_120_counts(from: &Path, staging: &Path) -> Result<()> {
+    let fix = format!("import NB201's copy ({IMAGENET16_SOURCE})");
+    let mut train = 0;
+    for k in 1..=10 {
+        train += super::formats::read_imagenet16_batch(&staging.join(format!("train_data_batch_{k}")), &fix)?
+            .len();
+    }
+    let valid = super::formats::read_imagenet16_batch(&staging.join("val_data"), &fix)?.len();
+    match imagenet16_120_count_mismatch(train, valid) {
+        Some(why) => Err(Error::input_file(from, format!("{why}; {fix}"))),
+        None => Ok(()),
+    }
+}
+
+/// What differs between the counted images and NB201's ImageNet16-120, if anything.
+fn imagenet16_120_count_mismatch(train: usize, valid: usize) -> Option<String> {
+    let (nb201_train, nb201_valid) = IMAGENET16_120_IMAGES;
+    let mut wrong = Vec::new();
+    if train != nb201_train {
+        wrong.push(format!(
+            "train_data_batch_1..10 hold {train} images of classes 1..120, NB201's {nb201_train}"
+        ));
+    }
+    if valid != nb201_valid {
+        wrong.push(format!("val_data holds {valid} images of classes 1..120, NB201's {nb201_valid}"));
+    }
+    (!wrong.is_empty()).then(|| wrong.join("; "))
 }
 
 /// Imports the frost photographs from a zip archive holding them, such as the PyPI wheel of
@@ -442,6 +531,33 @@ mod tests {
         for remote in &NB201_SPLITS {
             assert_eq!(sha256_file(&dir.join(remote.file)).unwrap(), remote.sha256, "{}", remote.file);
         }
+    }
+
+    #[test]
+    fn md5_and_sha256_of_the_rfc_test_vector() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("abc");
+        fs::write(&path, "abc").unwrap();
+        // RFC 1321's and FIPS 180-2's digests of "abc".
+        Published::Md5("900150983cd24fb0d6963f7d28e17f72").check(&path).unwrap();
+        Published::Sha256("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+            .check(&path)
+            .unwrap();
+        let err = Published::Md5("27846dcaa50de8e21a7d1a35f30f0e91").check(&path).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("MD5 900150983cd24fb0d6963f7d28e17f72 differs"), "{err}");
+    }
+
+    #[test]
+    fn imagenet16_120_counts_are_nb201s() {
+        assert_eq!(imagenet16_120_count_mismatch(151_700, 6_000), None);
+        let train = imagenet16_120_count_mismatch(151_699, 6_000).unwrap();
+        assert!(
+            train.contains("train_data_batch_1..10 hold 151699") && !train.contains("val_data"),
+            "{train}"
+        );
+        let valid = imagenet16_120_count_mismatch(151_700, 50_000).unwrap();
+        assert!(valid.contains("val_data holds 50000") && !valid.contains("train_data"), "{valid}");
     }
 
     #[test]

@@ -112,6 +112,36 @@ fn imagenet16_loader_keeps_labels_1_to_120() {
     assert_eq!(sets.test.1.len(), 3_000);
 }
 
+#[test]
+fn imagenet16_import_checks_nb201s_md5_sums() {
+    let from = tempfile::tempdir().unwrap();
+    let row = 768;
+    let labels: Vec<u8> = (0..120).map(|i| (i + 1) as u8).collect();
+    let batch = pickle(&vec![7u8; labels.len() * row], labels.len(), &labels);
+    for k in 1..=10 {
+        std::fs::write(from.path().join(format!("train_data_batch_{k}")), &batch).unwrap();
+    }
+    std::fs::write(from.path().join("val_data"), &batch).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let fetch = || {
+        nasrob(&[
+            "data",
+            "fetch",
+            "imagenet16-120",
+            "--from",
+            from.path().to_str().unwrap(),
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ])
+    };
+    assert_bad_input(&fetch(), "train_data_batch_1: MD5");
+    assert_eq!(crate::common::files_under(data.path()), Vec::<std::path::PathBuf>::new(), "nothing is left");
+    std::fs::remove_file(from.path().join("val_data")).unwrap();
+    assert_bad_input(&fetch(), "val_data");
+    let download = nasrob(&["data", "fetch", "imagenet16-120", "--data-dir", data.path().to_str().unwrap()]);
+    assert_bad_input(&download, "drive.google.com");
+}
+
 /// The byte layout Python 2's pickle (protocol 2) gives `{'data': uint8 array, 'labels': [...]}`.
 fn pickle(data: &[u8], rows: usize, labels: &[u8]) -> Vec<u8> {
     let mut p = vec![0x80, 2, b'}', b'('];
