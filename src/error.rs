@@ -15,6 +15,10 @@ pub const EXIT_INTERNAL: u8 = 1;
 /// Exit code for a usage error or bad input: a malformed argument, a missing or corrupt input file,
 /// an unknown name. The message says what to change.
 pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code of a run that stopped at a checkpoint because a scheduler asked it to (SIGTERM or
+/// SIGUSR1): 128 + SIGTERM's number, what a shell reports for a terminated process. Running the
+/// same command again resumes it.
+pub const EXIT_INTERRUPTED: u8 = 143;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -42,6 +46,9 @@ pub enum Error {
     /// The machine lacks what the command needs (a GPU, a driver); nothing is wrong with the input.
     #[error("{0}")]
     Environment(String),
+    /// A stop was requested and the run stopped at a checkpoint it resumes from.
+    #[error("{0}")]
+    Interrupted(String),
     #[cfg(feature = "torch")]
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
@@ -60,6 +67,7 @@ impl Error {
                 _ => EXIT_BAD_INPUT,
             },
             Error::Write { .. } | Error::Internal(_) | Error::Environment(_) => EXIT_INTERNAL,
+            Error::Interrupted(_) => EXIT_INTERRUPTED,
             #[cfg(feature = "torch")]
             Error::Torch(_) => EXIT_INTERNAL,
         }

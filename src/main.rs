@@ -1,5 +1,5 @@
 //! The `nasrob` command line: parses arguments, calls the library, prints, and maps errors to the
-//! documented exit codes (0 ok, 1 internal error, 2 usage or bad input).
+//! documented exit codes (0 ok, 1 internal error, 2 usage or bad input, 143 stopped on request).
 
 mod cli;
 
@@ -17,6 +17,10 @@ fn main() -> ExitCode {
     };
     match cli::run(args) {
         Ok(()) => ExitCode::from(nasrob::error::EXIT_OK),
+        Err(err @ nasrob::Error::Interrupted(_)) => {
+            eprintln!("stopped: {err}");
+            ExitCode::from(err.exit_code())
+        }
         Err(err) => {
             eprintln!("error: {err}");
             ExitCode::from(err.exit_code())

@@ -329,6 +329,7 @@ fn run_shard(args: RunArgs) -> Result<()> {
     use nasrob::train::TrainEvent;
 
     let (config, _) = SweepConfig::load(&args.config)?;
+    nasrob::train::stop::stop_on_signals()?;
     let shard = match &args.shard {
         Some(text) => Shard::parse(text)?,
         None => Shard::from_env(|k| std::env::var(k).ok(), args.shard_count)?.unwrap_or(Shard::WHOLE),

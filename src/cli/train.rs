@@ -6,8 +6,9 @@ use nasrob::data::{default_data_dir, load_split};
 use nasrob::dataset::Dataset;
 use nasrob::model::parse_device;
 use nasrob::space::SearchSpace;
+use nasrob::train::stop::stop_on_signals;
 use nasrob::train::throughput::{ThroughputConfig, measure};
-use nasrob::train::{Hyper, RunStatus, TrainEvent, TrainSpec, train};
+use nasrob::train::{Checkpointing, Hyper, RunStatus, TrainEvent, TrainSpec, train};
 use nasrob::{Error, Result};
 
 #[derive(Args, Debug)]
@@ -47,6 +48,11 @@ pub struct TrainArgs {
     /// network and the group's checkpoint in <OUT>/group/). An unfinished run there resumes.
     #[arg(long)]
     out: PathBuf,
+    /// Write the checkpoint every N epochs [default: every epoch up to 20 epochs, at most 20
+    /// checkpoints in a longer run]. SIGTERM or SIGUSR1 stops the run at the end of the current
+    /// epoch with a checkpoint (exit code 143); the same command resumes it.
+    #[arg(long, value_name = "N")]
+    checkpoint_every: Option<usize>,
     /// Data folder [default: $NASROB_DATA_DIR or ~/.cache/nasrob/data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -65,6 +71,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if !(args.lr.is_finite() && args.lr > 0.0) {
         return Err(Error::input("--lr must be a positive number"));
     }
+    let checkpointing = match args.checkpoint_every {
+        Some(0) => return Err(Error::input("--checkpoint-every must be at least 1 (epochs)")),
+        Some(every_epochs) => Checkpointing { every_epochs },
+        None => Checkpointing::for_epochs(args.hp),
+    };
     let device = parse_device(&args.device)?;
     let mut sets = load_split(dataset, &args.data_dir.clone().unwrap_or_else(default_data_dir))?;
     match args.train_images {
@@ -87,8 +98,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             eval_batch_size: 1000,
         })
         .collect();
+    stop_on_signals()?;
     if specs.len() > 1 {
-        return run_group(&specs, &sets, device, &args);
+        return run_group(&specs, &sets, device, checkpointing, &args);
     }
     let spec = &specs[0];
     let index = spec.index;
@@ -125,7 +137,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         TrainEvent::GroupStep { .. } | TrainEvent::GroupEpoch { .. } => {}
     };
-    let result = train(spec, &sets, device, &args.out, &mut on_event)?;
+    let result = train(spec, &sets, device, &args.out, checkpointing, &mut on_event)?;
     bar.finish_and_clear();
     if json {
         println!("{}", serde_json::json!({"event": "done", "result": result}));
@@ -161,6 +173,7 @@ fn run_group(
     specs: &[TrainSpec],
     sets: &nasrob::data::SplitSets,
     device: tch::Device,
+    checkpointing: Checkpointing,
     args: &TrainArgs,
 ) -> Result<()> {
     let outs: Vec<PathBuf> = specs.iter().map(|s| args.out.join(s.index.to_string())).collect();
@@ -193,7 +206,8 @@ fn run_group(
         TrainEvent::Batch { .. } | TrainEvent::Epoch(_) => {}
     };
     let group_dir = args.out.join("group");
-    let results = nasrob::train::train_group(specs, sets, device, &outs, &group_dir, &mut on_event)?;
+    let results =
+        nasrob::train::train_group(specs, sets, device, &outs, &group_dir, checkpointing, &mut on_event)?;
     bar.finish_and_clear();
     if json {
         for result in &results {

@@ -70,6 +70,11 @@ pub struct TrainingConfig {
     /// and records it there, so every shard and rerun forms the same groups.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_size: Option<usize>,
+    /// Write a unit's (or group's) checkpoint every N epochs; when absent, every epoch up to 20
+    /// epochs and at most 20 checkpoints in a longer run. It changes how often a run saves, not
+    /// what it computes, so the configuration hash leaves it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_every_epochs: Option<usize>,
 }
 
 fn default_batch() -> usize {
@@ -276,6 +281,9 @@ impl SweepConfig {
         if self.training.batch_size == 0 || self.training.train_images == Some(0) {
             return bad("training batch_size and train_images must be positive".into());
         }
+        if self.training.checkpoint_every_epochs == Some(0) {
+            return bad("training checkpoint_every_epochs must be at least 1".into());
+        }
         if self.training.group_size == Some(0) {
             return bad("training group_size must be at least 1 (1 trains each network alone)".into());
         }
@@ -371,9 +379,12 @@ impl SweepConfig {
         Ok(out)
     }
 
-    /// Canonical JSON of the resolved configuration (what the hash covers).
+    /// Canonical JSON of the resolved configuration (what the hash covers): everything but the
+    /// checkpoint cadence, which a sweep may change between runs.
     pub fn canonical_json(&self) -> Result<String> {
-        serde_json::to_string(self).map_err(|e| Error::Internal(e.to_string()))
+        let mut covered = self.clone();
+        covered.training.checkpoint_every_epochs = None;
+        serde_json::to_string(&covered).map_err(|e| Error::Internal(e.to_string()))
     }
 
     /// SHA-256 (hex) of the canonical configuration.
@@ -426,6 +437,23 @@ mod tests {
         let (hp12, _) = SweepConfig::load("nb201-hp12").unwrap();
         assert_eq!(hp12.architectures().unwrap().len(), 6_466);
         assert_ne!(demo.hash().unwrap(), hp12.hash().unwrap());
+    }
+
+    #[test]
+    fn the_checkpoint_cadence_is_outside_the_hash() {
+        let text = include_str!("presets/demo.toml");
+        let (demo, _) = SweepConfig::load("demo").unwrap();
+        let every = |n: &str| {
+            text.replace(
+                "train_images = 2000",
+                &format!("train_images = 2000\ncheckpoint_every_epochs = {n}"),
+            )
+        };
+        let sparse = SweepConfig::parse(&every("5"), "t").unwrap();
+        assert_eq!(sparse.training.checkpoint_every_epochs, Some(5));
+        assert_eq!(sparse.hash().unwrap(), demo.hash().unwrap(), "a sweep folder may change its cadence");
+        let err = SweepConfig::parse(&every("0"), "t").unwrap_err();
+        assert!(err.to_string().contains("checkpoint_every_epochs must be at least 1"), "{err}");
     }
 
     #[test]

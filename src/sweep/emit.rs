@@ -131,18 +131,18 @@ if ! command -v \"$NASROB\" >/dev/null 2>&1; then
 fi
 {data_dir}# Stops here, with the reason, when this node has no usable GPU.
 \"$NASROB\" doctor --require cuda
-# {warn} s before the time limit SLURM sends USR1 (--signal above): the task requeues itself and
-# stops its shard, which skips its finished units and resumes the current one from its last
-# checkpoint when the task runs again. A shard longer than the limit completes over requeues.
-trap 'echo \"nasrob-sweep: the time limit is near; requeueing job $SLURM_JOB_ID\" >&2; scontrol requeue \"$SLURM_JOB_ID\"; kill -TERM \"$shard\" 2>/dev/null || true' USR1
+# {warn} s before the time limit SLURM sends USR1 (--signal above): the shard stops at the end of
+# its current epoch with a checkpoint (so {warn} s must hold one epoch), then the task requeues
+# itself. Run again, the shard skips its finished units and resumes the current one from that
+# checkpoint, so a shard longer than the limit completes over requeues.
+trap 'echo \"nasrob-sweep: the time limit is near; stopping the shard at its next checkpoint\" >&2; kill -TERM \"$shard\" 2>/dev/null || true; wait \"$shard\"; echo \"nasrob-sweep: requeueing job $SLURM_JOB_ID\" >&2; scontrol requeue \"$SLURM_JOB_ID\"' USR1
 srun \"$NASROB\" sweep run --config {config} --out {out} --shard-count {shards}{all} --device cuda --json &
 shard=$!
 set +e
 wait \"$shard\"
 status=$?
 if [ \"$status\" -gt 128 ]; then
-  # The warning interrupted the wait: let the shard stop, then leave the requeued task.
-  wait \"$shard\"
+  # The warning interrupted the wait; the trap has stopped the shard and requeued the task.
   exit 0
 fi
 exit \"$status\"
@@ -176,7 +176,9 @@ pub fn kubernetes(spec: &EmitSpec) -> Result<String> {
     );
     Ok(format!(
         "# nasrob sweep as an Indexed Job: pod i runs shard i (JOB_COMPLETION_INDEX); a failed pod is
-# retried with the same index and skips the units it already finished.
+# retried with the same index and skips the units it already finished. A pod told to stop
+# (SIGTERM) ends the current epoch with a checkpoint within the grace period, and its retry resumes
+# from it.
 apiVersion: batch/v1
 kind: Job
 metadata:

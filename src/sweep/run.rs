@@ -24,7 +24,9 @@ use crate::space::NetworkShape;
 use crate::store::schema::{TRAINING_CURVES, TRAINING_RUNS};
 use crate::store::{Rows, write_parquet};
 use crate::train::group::{free_device_bytes, group_size_for};
-use crate::train::{Hyper, RunStatus, TrainEvent, TrainResult, TrainSpec, train, train_group};
+use crate::train::{
+    Checkpointing, Hyper, RunStatus, TrainEvent, TrainResult, TrainSpec, stop, train, train_group,
+};
 use crate::{Error, Result};
 
 /// How to run a shard.
@@ -203,12 +205,19 @@ pub fn run_shard(
     let mut trained_groups = std::collections::HashSet::new();
     let mut failed_groups = std::collections::HashSet::new();
     for (position, &(group, unit)) in todo.iter().enumerate() {
+        if stop::requested() {
+            return Err(Error::Interrupted(format!(
+                "stopped on request with {} of this shard's {} units to go; the same command resumes",
+                todo.len() - position,
+                todo.len()
+            )));
+        }
         if trained_groups.insert(group) {
             let members: Vec<&Unit> = todo.iter().filter(|(g, _)| *g == group).map(|(_, u)| *u).collect();
             if members.len() > 1 {
                 on_event(SweepEvent::GroupStart { group, networks: members.len() });
                 if let Err(error) = train_units(&dir, group, &members, options, config, &mut data, on_event) {
-                    if matches!(error, Error::Write { .. }) {
+                    if matches!(error, Error::Write { .. } | Error::Interrupted(_)) {
                         return Err(error);
                     }
                     let class = FailureClass::of(&error);
@@ -244,6 +253,7 @@ pub fn run_shard(
                 summary.done += 1;
                 on_event(SweepEvent::UnitDone { unit, seconds: started.elapsed().as_secs_f64() });
             }
+            Err(UnitError { error: error @ Error::Interrupted(_), .. }) => return Err(error),
             Err(UnitError { stage, error }) => {
                 let reason = error.to_string();
                 let class = FailureClass::of(&error);
@@ -278,6 +288,14 @@ fn default_group_size(config: &SweepConfig, device: Device) -> Result<usize> {
         size = size.min(group_size_for(&shape, config.training.batch_size, free, CAP));
     }
     Ok(size)
+}
+
+/// The checkpoint cadence of `spec`'s run: the config's, or the default for its epochs.
+fn checkpointing(config: &SweepConfig, spec: &TrainSpec) -> Checkpointing {
+    match config.training.checkpoint_every_epochs {
+        Some(every_epochs) => Checkpointing { every_epochs },
+        None => Checkpointing::for_epochs(spec.hyper.epochs),
+    }
 }
 
 fn train_spec(config: &SweepConfig, unit: &Unit, dataset: Dataset) -> TrainSpec {
@@ -332,9 +350,15 @@ fn train_units(
     let sets = sets_for(dataset, config, options, data)?;
     let specs: Vec<TrainSpec> = members.iter().map(|unit| train_spec(config, unit, dataset)).collect();
     let outs: Vec<PathBuf> = members.iter().map(|unit| dir.train_dir(unit)).collect();
-    train_group(&specs, sets, options.device, &outs, &dir.group_dir(group), &mut |e| {
-        on_event(SweepEvent::Train(e))
-    })?;
+    train_group(
+        &specs,
+        sets,
+        options.device,
+        &outs,
+        &dir.group_dir(group),
+        checkpointing(config, &specs[0]),
+        &mut |e| on_event(SweepEvent::Train(e)),
+    )?;
     Ok(())
 }
 
@@ -370,8 +394,17 @@ fn run_unit(
     let sets = sets_for(dataset, config, options, data).map_err(at("data"))?;
     let spec = train_spec(config, unit, dataset);
     let result =
-        train(&spec, sets, options.device, &dir.train_dir(unit), &mut |e| on_event(SweepEvent::Train(e)))
-            .map_err(at("train"))?;
+        train(&spec, sets, options.device, &dir.train_dir(unit), checkpointing(config, &spec), &mut |e| {
+            on_event(SweepEvent::Train(e))
+        })
+        .map_err(at("train"))?;
+    if stop::requested() {
+        // The network is trained and kept; its evaluation waits for the next run.
+        return Err(at("train")(Error::Interrupted(format!(
+            "stopped on request after training {}; the same command resumes with its evaluation",
+            unit.index
+        ))));
+    }
     let tables = dir.tables_dir(unit);
     write_parquet(
         &tables.join("training_runs.parquet"),

@@ -70,7 +70,7 @@ pub enum FailureClass {
 impl FailureClass {
     pub fn of(error: &Error) -> FailureClass {
         match error {
-            Error::Write { .. } | Error::Environment(_) => FailureClass::Transient,
+            Error::Write { .. } | Error::Environment(_) | Error::Interrupted(_) => FailureClass::Transient,
             #[cfg(feature = "torch")]
             Error::Torch(_) => FailureClass::Transient,
             Error::Internal(message) if message.to_lowercase().contains("out of memory") => {

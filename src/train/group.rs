@@ -8,7 +8,8 @@
 //! non-finite loss of each network accumulate on the device and are read once per epoch. A network
 //! whose loss turns non-finite leaves the summed loss from that step on and is recorded as diverged
 //! (with the epoch and batch where it happened, as alone); the others go on. The group checkpoints
-//! every epoch into its own folder, so a killed group resumes to the same weights.
+//! into its own folder at epoch boundaries ([`Checkpointing`]), so a killed group resumes to the
+//! same weights.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,8 +19,8 @@ use tch::nn;
 use tch::{Device, Kind, Reduction, Tensor};
 
 use super::{
-    CHECKPOINT, EpochRecord, RESULT, RunStatus, Sgd, TrainEvent, TrainResult, TrainSpec, WEIGHTS, epoch_seed,
-    read_result, sha256_file,
+    CHECKPOINT, Checkpointing, EpochRecord, RESULT, RunStatus, Sgd, TrainEvent, TrainResult, TrainSpec,
+    WEIGHTS, epoch_seed, read_result, sha256_file, stop,
 };
 use crate::data::{DeviceImages, SplitSets};
 use crate::model::{StackInput, StackedNetworks, TinyNetwork, read_safetensors_metadata, write_safetensors};
@@ -144,6 +145,7 @@ pub fn train_group(
     device: Device,
     outs: &[PathBuf],
     group_dir: &Path,
+    checkpointing: Checkpointing,
     on_event: &mut dyn FnMut(&TrainEvent),
 ) -> Result<Vec<TrainResult>> {
     check_group(specs)?;
@@ -235,6 +237,7 @@ pub fn train_group(
     let batch = spec.hyper.batch_size as i64;
     let batches = ((n + batch - 1) / batch) as usize;
     let padding = dataset.crop_padding() as i64;
+    let _training = stop::TrainingLoop::enter();
     for epoch in state.epochs_done..spec.hyper.epochs {
         if state.diverged.iter().all(Option::is_some) {
             break;
@@ -296,12 +299,17 @@ pub fn train_group(
         }
         state.seconds += seconds;
         state.epochs_done = epoch + 1;
-        save_group_checkpoint(&checkpoint, &vs, &sgd, &state)?;
         on_event(&TrainEvent::GroupEpoch {
             epoch,
             networks: members.len(),
             diverged: state.diverged.iter().filter(|d| d.is_some()).count(),
         });
+        if checkpointing.due(state.epochs_done, spec.hyper.epochs) {
+            save_group_checkpoint(&checkpoint, &vs, &sgd, &state)?;
+            if stop::requested() {
+                return Err(stop::interrupted(state.epochs_done, spec.hyper.epochs, &checkpoint));
+            }
+        }
     }
 
     let device_name = format!("{device:?}").to_lowercase();

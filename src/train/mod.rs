@@ -1,7 +1,9 @@
 //! Training with NB201's recipe: SGD (lr 0.1, momentum 0.9, Nesterov, weight decay 5e-4 on all
 //! parameters), batch 256, cosine annealing to 0 stepped per epoch with T_max = epochs, plain
-//! cross-entropy, random crop + flip augmentation. Checkpoints every epoch and resumes from them
-//! with the same result as an uninterrupted run; a non-finite loss ends the run as `diverged`.
+//! cross-entropy, random crop + flip augmentation. Checkpoints at epoch boundaries (every epoch up
+//! to 20 epochs, at most 20 in a longer run unless told otherwise: [`Checkpointing`], and when a
+//! scheduler asks the run to stop: [`stop`]) and resumes from them with the same result as an
+//! uninterrupted run; a non-finite loss ends the run as `diverged`.
 //!
 //! Randomness: the network is initialised after `manual_seed(seed)`, and every epoch re-seeds
 //! libtorch with a value derived from (seed, epoch) before drawing its permutation and
@@ -9,6 +11,7 @@
 
 pub mod group;
 mod sgd;
+pub mod stop;
 pub mod throughput;
 
 use std::collections::BTreeMap;
@@ -27,6 +30,7 @@ use crate::{Error, Result, fsutil};
 
 pub use group::train_group;
 pub use sgd::Sgd;
+pub use stop::Checkpointing;
 
 /// Training hyper-parameters; `Hyper::nb201(hp)` is NB201's recipe with `hp` epochs.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -191,13 +195,15 @@ fn sha256_file(path: &Path) -> Result<String> {
     Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Trains `spec` on `sets`, writing checkpoints, final weights and `run.json` into `out`.
-/// A finished run in `out` is returned as recorded; an unfinished one resumes from its checkpoint.
+/// Trains `spec` on `sets`, writing checkpoints (as `checkpointing` says), final weights and
+/// `run.json` into `out`. A finished run in `out` is returned as recorded; an unfinished one
+/// resumes from its checkpoint.
 pub fn train(
     spec: &TrainSpec,
     sets: &SplitSets,
     device: Device,
     out: &Path,
+    checkpointing: Checkpointing,
     on_event: &mut dyn FnMut(&TrainEvent),
 ) -> Result<TrainResult> {
     let dataset = sets.dataset;
@@ -269,6 +275,7 @@ pub fn train(
     let batches = ((n + batch - 1) / batch) as usize;
     let padding = dataset.crop_padding() as i64;
     let mut diverged: Option<String> = None;
+    let _training = stop::TrainingLoop::enter();
     for epoch in records.len()..spec.hyper.epochs {
         let epoch_start = Instant::now();
         let lr = spec.hyper.learning_rate_at(epoch);
@@ -328,8 +335,11 @@ pub fn train(
         };
         records.push(record.clone());
         on_event(&TrainEvent::Epoch(record));
-        if records.len() < spec.hyper.epochs {
+        if checkpointing.due(records.len(), spec.hyper.epochs) {
             save_checkpoint(&checkpoint, &vs, &sgd, &spec_json, &records)?;
+            if stop::requested() {
+                return Err(stop::interrupted(records.len(), spec.hyper.epochs, &checkpoint));
+            }
         }
     }
 

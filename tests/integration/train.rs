@@ -6,7 +6,7 @@ use tch::Device;
 
 use nasrob::data::load_split;
 use nasrob::dataset::Dataset;
-use nasrob::train::{Hyper, RunStatus, TrainSpec, train, train_group};
+use nasrob::train::{Checkpointing, Hyper, RunStatus, TrainSpec, train, train_group};
 
 fn spec(epochs: usize, lr: f64) -> TrainSpec {
     let mut hyper = Hyper::nb201(epochs);
@@ -34,7 +34,9 @@ fn cosine_schedule_matches_nb201() {
 fn reduced_network_learns_fashion_mini_in_three_epochs() {
     let sets = load_split(Dataset::FashionMini, Path::new(".")).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let result = train(&spec(3, 0.1), &sets, Device::Cpu, out.path(), &mut |_| {}).unwrap();
+    let result =
+        train(&spec(3, 0.1), &sets, Device::Cpu, out.path(), Checkpointing::for_epochs(3), &mut |_| {})
+            .unwrap();
     assert_eq!(result.status, RunStatus::Ok);
     assert_eq!(result.epochs.len(), 3);
     let acc = result.epochs.last().unwrap().test_accuracy;
@@ -47,7 +49,9 @@ fn reduced_network_learns_fashion_mini_in_three_epochs() {
 fn huge_learning_rate_is_recorded_as_diverged() {
     let sets = load_split(Dataset::FashionMini, Path::new(".")).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let result = train(&spec(2, 1e9), &sets, Device::Cpu, out.path(), &mut |_| {}).unwrap();
+    let result =
+        train(&spec(2, 1e9), &sets, Device::Cpu, out.path(), Checkpointing::for_epochs(2), &mut |_| {})
+            .unwrap();
     assert_eq!(result.status, RunStatus::Diverged);
     assert!(result.reason.unwrap().contains("loss became"));
     assert!(result.weights.is_none());
@@ -56,6 +60,7 @@ fn huge_learning_rate_is_recorded_as_diverged() {
     assert_eq!(recorded["status"], "diverged");
 }
 
+/// One libtorch thread, for the reason [`group_cmd`] gives.
 fn train_cmd(out: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nasrob"));
     cmd.args([
@@ -72,6 +77,7 @@ fn train_cmd(out: &Path) -> Command {
         "1",
     ])
     .args(["--device", "cpu", "--json", "--out", out.to_str().unwrap()])
+    .env("OMP_NUM_THREADS", "1")
     .stdout(Stdio::null())
     .stderr(Stdio::null());
     cmd
@@ -121,6 +127,47 @@ fn killed_runs_resume_to_the_same_weights_and_runs_are_deterministic() {
         .filter(|n| n.starts_with(".tmp-"))
         .collect();
     assert!(leftovers.is_empty(), "temp files of killed writers left behind: {leftovers:?}");
+}
+
+/// Starts `command` with `--checkpoint-every 3`, asks it to stop (SIGTERM) once its first epoch
+/// has ended, and returns the epochs its checkpoint at `checkpoint` holds.
+fn stop_after_the_first_epoch(mut command: Command, checkpoint: &Path) -> usize {
+    use std::io::BufRead;
+    let mut child = command
+        .args(["--checkpoint-every", "3"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    while !lines.next().expect("the run prints an epoch line").unwrap().contains("\"event\":\"epoch\"") {}
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let stopped = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&stopped.stderr);
+    assert_eq!(stopped.status.code(), Some(143), "{stderr}");
+    assert!(stderr.contains("stopped: stopped on request after epoch"), "{stderr}");
+    let meta = nasrob::model::read_safetensors_metadata(checkpoint).unwrap();
+    match meta.get("epochs") {
+        Some(records) => serde_json::from_str::<Vec<serde_json::Value>>(records).unwrap().len(),
+        None => {
+            let state: serde_json::Value = serde_json::from_str(&meta["state"]).unwrap();
+            state["epochs_done"].as_u64().unwrap() as usize
+        }
+    }
+}
+
+#[test]
+fn a_stop_request_checkpoints_at_the_epoch_boundary_and_the_run_resumes() {
+    let uninterrupted = tempfile::tempdir().unwrap();
+    assert!(train_cmd(uninterrupted.path()).status().unwrap().success());
+    let stopped = tempfile::tempdir().unwrap();
+    let checkpoint = stopped.path().join("checkpoint.safetensors");
+    let epochs = stop_after_the_first_epoch(train_cmd(stopped.path()), &checkpoint);
+    // Every third epoch is the cadence: one or two epochs in the checkpoint were saved on request.
+    assert!(matches!(epochs, 1 | 2), "the checkpoint holds {epochs} epochs");
+    assert!(!stopped.path().join("run.json").exists(), "a stopped run is not finished");
+    assert!(train_cmd(stopped.path()).status().unwrap().success());
+    assert_eq!(weights_sha(uninterrupted.path()), weights_sha(stopped.path()), "the resumed run differs");
 }
 
 const GROUP: [usize; 8] = [1462, 4317, 9930, 100, 5000, 12000, 7, 15000];
@@ -251,21 +298,51 @@ fn groups_that_cannot_train_together_are_refused_before_anything_is_written() {
     crate::common::assert_bad_input(&no_images, "--train-images");
     for (specs, needle) in cases {
         let outs = &outs[..specs.len()];
-        let err = train_group(specs, &sets, Device::Cpu, outs, &group_dir, &mut |_| {}).unwrap_err();
+        let err = train_group(
+            specs,
+            &sets,
+            Device::Cpu,
+            outs,
+            &group_dir,
+            Checkpointing::for_epochs(2),
+            &mut |_| {},
+        )
+        .unwrap_err();
         assert_eq!(err.exit_code(), 2, "{err}");
         assert!(err.to_string().contains(needle), "expected '{needle}' in: {err}");
         assert!(crate::common::files_under(dir.path()).is_empty(), "a refused group wrote files");
     }
 }
 
+/// One libtorch thread: two of these running at once (parallel tests) on two cores would
+/// oversubscribe them, and OpenMP's barriers then make an epoch ten times slower.
 fn group_cmd(out: &Path) -> Command {
     let mut cmd = Command::new(crate::common::nasrob_binary());
+    cmd.env("OMP_NUM_THREADS", "1");
     cmd.args(["train", "--arch", "1462,4317,9930,100", "--dataset", "fashion-mini", "--hp", "3"])
         .args(["--channels", "4", "--cells", "1", "--device", "cpu", "--json", "--out"])
         .arg(out)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     cmd
+}
+
+#[test]
+fn a_stopped_group_checkpoints_at_the_epoch_boundary_and_resumes() {
+    let uninterrupted = tempfile::tempdir().unwrap();
+    assert!(group_cmd(uninterrupted.path()).status().unwrap().success());
+    let stopped = tempfile::tempdir().unwrap();
+    let checkpoint = stopped.path().join("group").join("checkpoint.safetensors");
+    let epochs = stop_after_the_first_epoch(group_cmd(stopped.path()), &checkpoint);
+    assert!(matches!(epochs, 1 | 2), "the group's checkpoint holds {epochs} epochs");
+    assert!(group_cmd(stopped.path()).status().unwrap().success());
+    for index in [1462, 4317, 9930, 100] {
+        assert_eq!(
+            weights_sha(&uninterrupted.path().join(index.to_string())),
+            weights_sha(&stopped.path().join(index.to_string())),
+            "network {index}: the resumed group differs"
+        );
+    }
 }
 
 #[test]
