@@ -29,7 +29,10 @@ pub fn stop_on_signals() -> Result<()> {
                 REQUESTED.store(true, Ordering::SeqCst);
                 if TRAINING_LOOPS.load(Ordering::SeqCst) == 0 {
                     eprintln!("stopped: signal {signal}; the same command resumes");
-                    std::process::exit(i32::from(EXIT_INTERRUPTED));
+                    // `_exit`, not `std::process::exit`: the latter runs libtorch's static
+                    // destructors while the main thread is still inside libtorch, whose next call
+                    // then fails and would be recorded as the unit's failure before the end.
+                    signal_hook::low_level::exit(i32::from(EXIT_INTERRUPTED));
                 }
                 eprintln!("nasrob: signal {signal}: stopping after this epoch's checkpoint");
             }

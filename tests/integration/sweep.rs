@@ -118,6 +118,36 @@ fn done_units(sweep: &Path) -> usize {
     SweepDir::existing(sweep).and_then(|(dir, _)| dir.records("done")).map_or(0, |records| records.len())
 }
 
+/// SIGTERM after the first unit is done, wherever the second one is then (training or being
+/// evaluated): the shard stops with code 143, records no failure, and a rerun finishes the rest.
+#[test]
+fn a_stopped_shard_records_no_failure_and_a_rerun_finishes_it() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), TINY);
+    let out = dir.path().join("stopped");
+    let mut child = sweep_command(&config, &out, &[]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    while !lines
+        .next()
+        .expect("the shard prints a unit_done line")
+        .unwrap()
+        .contains("\"event\":\"unit_done\"")
+    {}
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let stopped = child.wait_with_output().unwrap();
+    let err = stderr(&stopped);
+    assert_eq!(stopped.status.code(), Some(143), "{err}");
+    assert!(err.contains("stopped:"), "{err}");
+    let done = done_units(&out);
+    assert!((1..3).contains(&done), "{done} units done when stopped");
+    let (sweep, _) = SweepDir::existing(&out).unwrap();
+    let failed: Vec<String> = sweep.records("failed").unwrap().iter().map(|r| format!("{r:?}")).collect();
+    assert!(failed.is_empty(), "a stop is not a failure: {failed:?}");
+    run_sweep(&config, &out, &[]);
+    assert_eq!(done_units(&out), 3);
+}
+
 #[test]
 fn killed_sweeps_resume_to_the_same_benchmark_and_shards_merge_to_it() {
     let dir = tempfile::tempdir().unwrap();

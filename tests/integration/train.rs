@@ -296,6 +296,10 @@ fn groups_that_cannot_train_together_are_refused_before_anything_is_written() {
         dir.path().join("zero").to_str().unwrap(),
     ]);
     crate::common::assert_bad_input(&no_images, "--train-images");
+    let zero = dir.path().join("zero").to_str().unwrap().to_string();
+    let no_cadence =
+        crate::common::nasrob(&["train", "--arch", "1462", "--checkpoint-every", "0", "--out", &zero]);
+    crate::common::assert_bad_input(&no_cadence, "--checkpoint-every must be at least 1");
     for (specs, needle) in cases {
         let outs = &outs[..specs.len()];
         let err = train_group(
