@@ -12,6 +12,8 @@ TORCH_VERSION := 2.11.0
 # NB201's reference network (TinyNetwork), which the model tests compare nasrob's with; only its
 # torch code is used, so it installs without its pinned dependencies.
 XAUTODL_VERSION := 1.0.0
+# NATS-Bench's API, whose classes and pickling write the archive files the weights-import test reads.
+NATS_BENCH_VERSION := 1.8
 NASROB_CACHE ?= $(HOME)/.cache/nasrob
 TORCH_VENV ?= $(NASROB_CACHE)/torch-venv
 export CARGO_TARGET_DIR ?= $(NASROB_CACHE)/target
@@ -23,14 +25,23 @@ DEMO_DIR ?= $(NASROB_CACHE)/demo
 # `cargo run --release`.
 NASROB := $(CARGO_TARGET_DIR)/debug/nasrob
 
-# libjpeg-turbo (for PIL-identical JPEG corruption) is built from source and needs cmake;
-# nasm makes it faster. Installed with apt-get when missing.
+# libjpeg-turbo (for PIL-identical JPEG corruption): the system's when pkg-config finds it
+# (libturbojpeg0-dev on Debian), otherwise built from source, which needs cmake (nasm makes it
+# faster). Without root, a missing cmake stops the build with what to install; nothing here needs
+# root when cmake or the system's libjpeg-turbo is present.
 define with_sysdeps
 set -euo pipefail; \
-if ! command -v cmake >/dev/null 2>&1 || ! command -v nasm >/dev/null 2>&1; then \
-  echo "nasrob: installing cmake and nasm with apt-get" >&2; \
-  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
-  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq cmake nasm >/dev/null; \
+if pkg-config --exists libturbojpeg 2>/dev/null; then \
+  export TURBOJPEG_SOURCE=pkg-config; \
+elif ! command -v cmake >/dev/null 2>&1 || ! command -v nasm >/dev/null 2>&1; then \
+  sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo -n"; \
+  if $$sudo true 2>/dev/null; then \
+    echo "nasrob: installing cmake and nasm with apt-get (to build libjpeg-turbo)" >&2; \
+    $$sudo apt-get update -qq && $$sudo apt-get install -y -qq cmake nasm >/dev/null; \
+  elif ! command -v cmake >/dev/null 2>&1; then \
+    echo "nasrob: libjpeg-turbo is built from source here, which needs cmake, and this account cannot install it: load or install cmake (\`module load cmake\`, or \`python3 -m pip install --user cmake\`), or install libjpeg-turbo's development files (libturbojpeg0-dev) so that pkg-config finds libturbojpeg" >&2; \
+    exit 2; \
+  fi; \
 fi;
 endef
 
@@ -53,6 +64,10 @@ if [ -z "$${LIBTORCH:-}" ]; then \
     echo "nasrob: installing NB201's reference code (xautodl $(XAUTODL_VERSION)) for the model tests" >&2; \
     "$$py" -m pip install --quiet --disable-pip-version-check --no-deps "xautodl==$(XAUTODL_VERSION)" || true; \
   fi; \
+  if ! "$$py" -c 'import nats_bench' >/dev/null 2>&1; then \
+    echo "nasrob: installing NATS-Bench's API (nats_bench $(NATS_BENCH_VERSION)) for the weights-import test" >&2; \
+    "$$py" -m pip install --quiet --disable-pip-version-check --no-deps "nats_bench==$(NATS_BENCH_VERSION)" || true; \
+  fi; \
   if ! "$$py" -c 'import numpy' >/dev/null 2>&1; then \
     echo "nasrob: installing numpy beside torch for the reference comparisons" >&2; \
     "$$py" -m pip install --quiet --disable-pip-version-check numpy || true; \
@@ -61,13 +76,21 @@ if [ -z "$${LIBTORCH:-}" ]; then \
 fi;
 endef
 
-.PHONY: demo test test-query build build-query fmt device-bundle
+.PHONY: demo test test-query build build-query install fmt device-bundle
 
 build:
 	@$(with_sysdeps) $(with_torch) cargo build --locked
 
 build-query:
 	@$(with_sysdeps) cargo build --release --locked --no-default-features
+
+# A release binary in $(PREFIX)/bin. It finds libtorch through its rpath (the folder it was built
+# against), so on a cluster install into, and build against, folders the compute nodes see.
+PREFIX ?= $(HOME)/.local
+install:
+	@$(with_sysdeps) $(with_torch) cargo install --locked --path . --root "$(PREFIX)" --force && \
+	  echo "nasrob: installed $(PREFIX)/bin/nasrob (libtorch from $$LIBTORCH)" && \
+	  "$(PREFIX)/bin/nasrob" doctor
 
 FROST_WHEEL_DIR := $(NASROB_CACHE)/downloads
 

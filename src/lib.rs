@@ -19,6 +19,7 @@ pub mod fsutil;
 #[cfg(feature = "torch")]
 pub mod model;
 pub mod mt19937;
+pub mod pickle;
 pub mod prerequisites;
 pub mod progress;
 #[cfg(feature = "torch")]

@@ -26,6 +26,17 @@ pub fn bar(len: u64, message: impl Into<String>) -> ProgressBar {
     bar
 }
 
+/// A spinner with a message and the elapsed time, for work whose length is not known ahead.
+pub fn spinner(message: impl Into<String>) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(None, target());
+    let style = ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
+    bar.set_style(style);
+    bar.set_message(message.into());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}
+
 /// A byte-count bar for a download into `path`.
 pub fn bytes_bar(total: Option<u64>, path: &Path) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(total, target());

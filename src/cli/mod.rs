@@ -20,6 +20,8 @@ mod space;
 mod sweep;
 #[cfg(feature = "torch")]
 mod train;
+#[cfg(feature = "torch")]
+mod weights;
 
 use clap::{Parser, Subcommand};
 
@@ -57,6 +59,11 @@ enum Command {
     /// Import published benchmarks (Jung et al. 2023, NB201 accuracies, zero-cost proxies) into a benchmark folder.
     #[command(subcommand)]
     Import(import::ImportCommand),
+    /// Import trained networks from elsewhere as nasrob weights files (NB201's own, from
+    /// NATS-Bench's topology archive), for `nasrob attack` and sweeps that evaluate without training.
+    #[cfg(feature = "torch")]
+    #[command(subcommand, name = "import-weights")]
+    ImportWeights(weights::ImportWeightsCommand),
     /// Query a benchmark: look up an architecture, run SQL over the tables, list metrics.
     #[command(subcommand)]
     Query(query::QueryCommand),
@@ -107,6 +114,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Attack(args) => attack::run(args),
         Command::Proxy(cmd) => proxy::run(cmd),
         Command::Import(cmd) => import::run(cmd),
+        #[cfg(feature = "torch")]
+        Command::ImportWeights(cmd) => weights::run(cmd),
         Command::Query(cmd) => query::run(cmd),
         Command::Nas(args) => analysis::nas(args),
         Command::Tau(args) => analysis::tau(args),

@@ -4,9 +4,9 @@ use clap::{Args, Subcommand};
 
 use nasrob::sweep::config::PRESETS;
 use nasrob::sweep::emit::{self, EmitSpec};
+use nasrob::sweep::{Calibration, SweepConfig, merge, status, unit_list};
 #[cfg(feature = "torch")]
 use nasrob::sweep::{Shard, read_unit_list};
-use nasrob::sweep::{SweepConfig, merge, status, unit_list};
 use nasrob::{Error, Result};
 
 #[derive(Subcommand, Debug)]
@@ -20,8 +20,12 @@ pub enum SweepCommand {
     Merge(MergeArgs),
     /// Done, running, failed and missing units per shard, with an ETA.
     Status(StatusArgs),
-    /// Number of units and an estimate of the compute a config needs.
+    /// Number of units and, from a calibration, the device-hours a config needs.
     Plan(PlanArgs),
+    /// Time a few units of a config on reduced work on this machine's device, scale each stage to
+    /// the full unit, and write the figures `sweep plan --calibration` reads.
+    #[cfg(feature = "torch")]
+    Calibrate(CalibrateArgs),
     /// Write a SLURM array script (slurm) or a Kubernetes Indexed Job manifest (k8s).
     Emit(Box<EmitArgs>),
 }
@@ -95,10 +99,49 @@ pub struct PlanArgs {
     config: Option<String>,
     #[arg(long = "all-15625")]
     all_15625: bool,
-    /// Measured seconds per unit on the target GPU (from `nasrob sweep status` of a pilot run or
-    /// `nasrob bench`), to turn the unit count into GPU-hours.
-    #[arg(long)]
+    /// Measured seconds per unit on the target GPU (from `nasrob sweep status` of a pilot run), to
+    /// turn the unit count into GPU-hours.
+    #[arg(long, conflicts_with = "calibration")]
     seconds_per_unit: Option<f64>,
+    /// A file written by `nasrob sweep calibrate`: seconds per unit and dataset, measured on the
+    /// target device (plans its config when --config is absent).
+    #[arg(long)]
+    calibration: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[cfg(feature = "torch")]
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// A preset or a TOML config file.
+    #[arg(long)]
+    config: String,
+    /// auto (CUDA when available), cpu, cuda or cuda:N: the device the sweep will run on.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Data folder [default: $NASROB_DATA_DIR or ~/.cache/nasrob/data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Where to write the calibration [default: <config name>.calibration.json].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Units evaluated per dataset (spread over parameter counts); at least one training group
+    /// of the sweep's size is trained.
+    #[arg(long, default_value_t = 3)]
+    units: usize,
+    /// Training epochs run per network; the last one is timed.
+    #[arg(long, default_value_t = 2)]
+    epochs: usize,
+    /// Training batches per epoch.
+    #[arg(long, default_value_t = 10)]
+    train_batches: usize,
+    /// Test images for the per-epoch evaluation, the attacks and the corruptions.
+    #[arg(long, default_value_t = 200)]
+    images: usize,
+    /// PGD and APGD steps and Square queries run, at most.
+    #[arg(long, default_value_t = 10)]
+    iterations: usize,
     #[arg(long)]
     json: bool,
 }
@@ -107,19 +150,25 @@ pub struct PlanArgs {
 pub struct EmitArgs {
     /// slurm or k8s.
     target: String,
-    /// Config as the nodes will see it: a preset name or a path on shared storage.
+    /// Config as the nodes will see it: a preset name or a path on shared storage. Its
+    /// `[cluster] shards_per_gpu` sets how many shards each task runs side by side.
     #[arg(long)]
     config: String,
     /// Output folder on shared storage (inside the volume for k8s, e.g. /bench/sweep).
     #[arg(long)]
     out: String,
+    /// Shards in all; each task (array task or pod) runs the config's `shards_per_gpu` of them.
     #[arg(long)]
     shards: usize,
-    /// Shards running at once [default: all].
+    /// Tasks running at once [default: all].
     #[arg(long)]
     parallel: Option<usize>,
+    /// GPUs per task, shared by the shards it runs.
     #[arg(long, default_value_t = 1)]
     gpus_per_shard: usize,
+    /// cuda (tasks check for a usable GPU first) or cpu (no GPU requested; small configs).
+    #[arg(long, default_value = "cuda")]
+    device: String,
     #[arg(long, default_value_t = 8)]
     cpus_per_shard: usize,
     /// Memory per shard, e.g. 32G.
@@ -167,6 +216,8 @@ pub fn run(cmd: SweepCommand) -> Result<()> {
     match cmd {
         #[cfg(feature = "torch")]
         SweepCommand::Run(args) => run_shard(args),
+        #[cfg(feature = "torch")]
+        SweepCommand::Calibrate(args) => calibrate(args),
         SweepCommand::Merge(args) => {
             let summary = merge(&args.dir, &args.out)?;
             for note in &summary.notes {
@@ -222,52 +273,7 @@ pub fn run(cmd: SweepCommand) -> Result<()> {
             }
             Ok(())
         }
-        SweepCommand::Plan(args) => {
-            let names: Vec<String> = match &args.config {
-                Some(config) => vec![config.clone()],
-                None => PRESETS.iter().map(|(name, _)| (*name).to_string()).collect(),
-            };
-            let mut plans = Vec::new();
-            for name in &names {
-                let (config, _) = SweepConfig::load(name)?;
-                let units = unit_list(&config, args.all_15625)?.len();
-                let gpu_hours = args.seconds_per_unit.map(|s| s * units as f64 / 3600.0);
-                plans.push((config, units, gpu_hours));
-            }
-            if args.json {
-                let mut docs = Vec::new();
-                for (config, units, gpu_hours) in &plans {
-                    docs.push(serde_json::json!({
-                        "config": config.name, "config_hash": config.hash()?, "units": units,
-                        "datasets": config.training.datasets, "seeds": config.training.seeds,
-                        "hp": config.training.hp,
-                        "seconds_per_unit": args.seconds_per_unit, "gpu_hours": gpu_hours,
-                    }));
-                }
-                let doc = if args.config.is_some() { docs.remove(0) } else { serde_json::Value::Array(docs) };
-                println!("{doc}");
-                return Ok(());
-            }
-            for (config, units, gpu_hours) in &plans {
-                println!(
-                    "{}: {} units ({} architectures x {} datasets x {} seeds, hp {}){}",
-                    config.name,
-                    units,
-                    units / (config.training.datasets.len() * config.training.seeds.len()).max(1),
-                    config.training.datasets.len(),
-                    config.training.seeds.len(),
-                    config.training.hp,
-                    gpu_hours.map_or_else(String::new, |h| format!(": {h:.0} GPU-hours")),
-                );
-            }
-            match args.seconds_per_unit {
-                Some(s) => println!("GPU-hours at {s:.0} s per unit"),
-                None => println!(
-                    "pass --seconds-per-unit (from a pilot shard's `sweep status`) for a GPU-hour estimate"
-                ),
-            }
-            Ok(())
-        }
+        SweepCommand::Plan(args) => plan(args),
         SweepCommand::Emit(args) => {
             let binary = match args.binary {
                 Some(binary) => binary,
@@ -278,11 +284,13 @@ pub fn run(cmd: SweepCommand) -> Result<()> {
                         Error::input(format!("cannot tell this binary's path ({e}): pass --binary"))
                     })?,
             };
+            let (config, _) = SweepConfig::load(&args.config)?;
+            let shards_per_task = config.shards_per_gpu();
             let spec = EmitSpec {
                 config: args.config,
                 out: args.out,
                 shards: args.shards,
-                parallel: args.parallel.unwrap_or(args.shards),
+                parallel: args.parallel.unwrap_or(args.shards.div_ceil(shards_per_task.max(1))),
                 gpus_per_shard: args.gpus_per_shard,
                 binary,
                 data_dir: args.data_dir,
@@ -297,6 +305,8 @@ pub fn run(cmd: SweepCommand) -> Result<()> {
                 data_claim: args.data_claim,
                 retries: args.retries,
                 all_archs: args.all_15625,
+                shards_per_task,
+                device: args.device,
             };
             let text = match args.target.as_str() {
                 "slurm" => emit::slurm(&spec)?,
@@ -312,6 +322,151 @@ pub fn run(cmd: SweepCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn plan(args: PlanArgs) -> Result<()> {
+    let calibration = args.calibration.as_deref().map(Calibration::read).transpose()?;
+    let names: Vec<String> = match (&args.config, &calibration) {
+        (Some(config), _) => vec![config.clone()],
+        (None, Some(calibration)) => vec![calibration.config.clone()],
+        (None, None) => PRESETS.iter().map(|(name, _)| (*name).to_string()).collect(),
+    };
+    let mut plans = Vec::new();
+    for name in &names {
+        let (config, _) = SweepConfig::load(name)?;
+        let units = unit_list(&config, args.all_15625)?;
+        let gpu_hours = match (&calibration, &args.calibration) {
+            (Some(calibration), Some(path)) => Some(calibration.hours(&config, &units, path)?),
+            _ => args.seconds_per_unit.map(|s| s * units.len() as f64 / 3600.0),
+        };
+        plans.push((config, units.len(), gpu_hours));
+    }
+    if args.json {
+        let mut docs = Vec::new();
+        for (config, units, gpu_hours) in &plans {
+            docs.push(serde_json::json!({
+                "config": config.name, "config_hash": config.hash()?, "units": units,
+                "datasets": config.training.datasets, "seeds": config.training.seeds,
+                "hp": config.training.hp,
+                "seconds_per_unit": args.seconds_per_unit,
+                "calibration": calibration.as_ref().map(|c| serde_json::json!({
+                    "file": args.calibration, "device": c.device,
+                    "seconds_per_unit": c.seconds_by_dataset(),
+                })),
+                "gpu_hours": gpu_hours,
+            }));
+        }
+        let doc = if names.len() == 1 { docs.remove(0) } else { serde_json::Value::Array(docs) };
+        println!("{doc}");
+        return Ok(());
+    }
+    for (config, units, gpu_hours) in &plans {
+        println!(
+            "{}: {} units ({} architectures x {} datasets x {} seeds, hp {}){}",
+            config.name,
+            units,
+            units / (config.training.datasets.len() * config.training.seeds.len()).max(1),
+            config.training.datasets.len(),
+            config.training.seeds.len(),
+            config.training.hp,
+            gpu_hours.map_or_else(String::new, |h| format!(": {h:.1} device-hours")),
+        );
+    }
+    match (&calibration, args.seconds_per_unit) {
+        (Some(c), _) => {
+            for d in &c.datasets {
+                let extrapolated: Vec<&str> =
+                    d.stages.iter().filter(|s| s.extrapolated()).map(|s| s.stage.as_str()).collect();
+                println!(
+                    "  {}: {:.1} s per unit on {} ({})",
+                    d.dataset,
+                    d.seconds_per_unit(),
+                    c.device,
+                    if extrapolated.is_empty() {
+                        "every stage measured at full size".to_string()
+                    } else {
+                        format!("extrapolated from reduced work: {}", extrapolated.join(", "))
+                    }
+                );
+            }
+        }
+        (None, Some(s)) => println!("GPU-hours at {s:.0} s per unit"),
+        (None, None) => println!(
+            "for device-hours, run `nasrob sweep calibrate --config C --device cuda` on the target GPU and pass its file with --calibration (or --seconds-per-unit)"
+        ),
+    }
+    Ok(())
+}
+
+#[cfg(feature = "torch")]
+fn calibrate(args: CalibrateArgs) -> Result<()> {
+    use nasrob::sweep::calibrate::{CalibrateEvent, CalibrateOptions, calibrate};
+
+    let (config, _) = SweepConfig::load(&args.config)?;
+    let out = args.out.unwrap_or_else(|| PathBuf::from(format!("{}.calibration.json", config.name)));
+    let options = CalibrateOptions {
+        device: nasrob::model::parse_device(&args.device)?,
+        data_dir: args.data_dir.unwrap_or_else(nasrob::data::default_data_dir),
+        work_dir: std::env::temp_dir().join(format!("nasrob-calibrate-{}", std::process::id())),
+        units: args.units,
+        epochs: args.epochs,
+        train_batches: args.train_batches,
+        images: args.images,
+        iterations: args.iterations,
+    };
+    let spinner = nasrob::progress::spinner("calibrating");
+    let calibration = calibrate(&config, &args.config, &options, &mut |event| match event {
+        CalibrateEvent::Train { dataset, networks } => {
+            spinner.set_message(format!("{dataset}: training {networks} networks"));
+        }
+        CalibrateEvent::Evaluate { dataset, index, stage } => {
+            spinner.set_message(format!("{dataset}: network {index}, {stage}"));
+        }
+    })?;
+    spinner.finish_and_clear();
+    calibration.write(&out)?;
+    if args.json {
+        println!("{}", to_json(&calibration)?);
+        return Ok(());
+    }
+    println!(
+        "calibrated {} (config {}) on {}",
+        config.name,
+        &calibration.config_hash[..12],
+        calibration.device
+    );
+    for d in &calibration.datasets {
+        println!(
+            "{}: trained {} networks in groups of {}, evaluated {:?}",
+            d.dataset,
+            d.trained.len(),
+            d.group_size.min(d.trained.len()),
+            d.evaluated
+        );
+        println!(
+            "  {:<8} {:>10} {:>9} {:>12}  measured work -> full unit",
+            "stage", "measured s", "x scale", "s per unit"
+        );
+        for s in &d.stages {
+            println!(
+                "  {:<8} {:>10.3} {:>9.1} {:>12.1}  {} -> {}{}",
+                s.stage,
+                s.measured_seconds,
+                s.scale,
+                s.seconds_per_unit,
+                s.measured,
+                s.full,
+                if s.extrapolated() { " (extrapolated)" } else { " (measured)" }
+            );
+        }
+        println!("  {:<8} {:>10} {:>9} {:>12.1}", "unit", "", "", d.seconds_per_unit());
+    }
+    println!(
+        "wrote {}; `nasrob sweep plan --calibration {}` turns it into device-hours",
+        out.display(),
+        out.display()
+    );
+    Ok(())
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String> {

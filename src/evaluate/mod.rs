@@ -30,6 +30,6 @@ pub use corruption::{CorruptionPlan, evaluate_corruptions};
 pub use images::{ImageSelection, image_tensors};
 pub use measurement::{Condition, Measurement, Progress, Subject, measure};
 pub use memory::halving_batch_on_oom;
-pub use network::{LoadedNetwork, Network, NetworkSpec};
+pub use network::{LoadedNetwork, NATS_WEIGHTS_FOLDER, Network, NetworkSpec, imported_nats_weights};
 pub use rows::{RowContext, TableRows};
 pub use store::Destination;

@@ -1,7 +1,7 @@
 //! A trained network to evaluate: which one a weights file holds (its metadata, or what the caller
 //! says), checked against the search space, and loaded frozen onto a device.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tch::Device;
 use tch::nn::VarStore;
@@ -113,4 +113,30 @@ impl LoadedNetwork {
     pub fn classifier(&self) -> EvalMode<'_> {
         EvalMode(&self.net)
     }
+}
+
+/// The folder of a data folder that `nasrob import-weights nats-tss` fills by default.
+pub const NATS_WEIGHTS_FOLDER: &str = "nats-tss";
+
+/// NB201's trained network `index` (`dataset`, `hp`, `seed`), as `nasrob import-weights nats-tss`
+/// converted it into `data_dir`, or an error naming the command that imports it.
+pub fn imported_nats_weights(
+    data_dir: &Path,
+    dataset: Dataset,
+    hp: usize,
+    seed: u64,
+    index: usize,
+) -> Result<PathBuf> {
+    let root = data_dir.join(NATS_WEIGHTS_FOLDER);
+    let path = crate::model::nats::imported_weights_path(&root, dataset, hp, seed as i64, index);
+    if !path.is_file() {
+        return Err(Error::input_file(
+            &path,
+            format!(
+                "missing: NB201's weights of network {index} ({dataset}, hp {hp}, seed {seed}) are not imported; run `nasrob import-weights nats-tss ARCHIVE --data-dir {}`",
+                data_dir.display()
+            ),
+        ));
+    }
+    Ok(path)
 }

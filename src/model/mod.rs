@@ -13,7 +13,9 @@ use crate::{Error, Result};
 
 mod classifier;
 mod hooks;
+pub mod nats;
 mod stacked;
+mod torch_pickle;
 mod weights;
 
 pub use classifier::{Classifier, EvalMode};

@@ -32,6 +32,29 @@ pub struct SweepConfig {
     #[serde(default)]
     pub attacks: AttacksConfig,
     pub corruptions: Option<CorruptionsConfig>,
+    /// How the emitted scheduler files place shards; changes no result, so the hash leaves it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterConfig>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// Shards run side by side on one task's GPUs (separate processes): a GPU that one shard of
+    /// small networks leaves idle between kernels serves several.
+    #[serde(default = "one_shard")]
+    pub shards_per_gpu: usize,
+}
+
+fn one_shard() -> usize {
+    1
+}
+
+impl SweepConfig {
+    /// Shards an emitted task runs on its GPUs.
+    pub fn shards_per_gpu(&self) -> usize {
+        self.cluster.as_ref().map_or(1, |c| c.shards_per_gpu)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -75,6 +98,11 @@ pub struct TrainingConfig {
     /// what it computes, so the configuration hash leaves it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkpoint_every_epochs: Option<usize>,
+    /// `nats-tss`: evaluate NB201's own trained networks (converted by `nasrob import-weights
+    /// nats-tss` into the data folder) instead of training; needs NB201's network (C=16, N=5),
+    /// schedule (12 or 200 epochs) and datasets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<String>,
 }
 
 fn default_batch() -> usize {
@@ -284,6 +312,26 @@ impl SweepConfig {
         if self.training.checkpoint_every_epochs == Some(0) {
             return bad("training checkpoint_every_epochs must be at least 1".into());
         }
+        if let Some(weights) = &self.training.weights {
+            if weights != "nats-tss" {
+                return bad(format!(
+                    "training.weights = \"{weights}\" is unknown: the one source of trained weights is \"nats-tss\""
+                ));
+            }
+            if (self.network.channels, self.network.cells_per_stage) != (16, 5)
+                || ![12, 200].contains(&self.training.hp)
+            {
+                return bad("training.weights = \"nats-tss\" holds NB201's networks: channels = 16, cells_per_stage = 5 and hp 12 or 200".into());
+            }
+            for d in &self.training.datasets {
+                if d.parse::<Dataset>()? == Dataset::FashionMini {
+                    return bad(format!("NB201 trained no networks on {d}"));
+                }
+            }
+        }
+        if self.shards_per_gpu() == 0 {
+            return bad("cluster shards_per_gpu must be at least 1".into());
+        }
         if self.training.group_size == Some(0) {
             return bad("training group_size must be at least 1 (1 trains each network alone)".into());
         }
@@ -380,10 +428,11 @@ impl SweepConfig {
     }
 
     /// Canonical JSON of the resolved configuration (what the hash covers): everything but the
-    /// checkpoint cadence, which a sweep may change between runs.
+    /// checkpoint cadence and the cluster placement, which a sweep may change between runs.
     pub fn canonical_json(&self) -> Result<String> {
         let mut covered = self.clone();
         covered.training.checkpoint_every_epochs = None;
+        covered.cluster = None;
         serde_json::to_string(&covered).map_err(|e| Error::Internal(e.to_string()))
     }
 

@@ -38,6 +38,22 @@ pub struct EmitSpec {
     pub data_claim: String,
     pub retries: usize,
     pub all_archs: bool,
+    /// Shards that share one task's GPUs, as separate processes (the config's
+    /// `cluster.shards_per_gpu`): small networks leave a GPU idle with one.
+    pub shards_per_task: usize,
+    /// `cuda` (the default: the task checks for a usable GPU first) or `cpu` (no GPU requested).
+    pub device: String,
+}
+
+impl EmitSpec {
+    /// Scheduler tasks (array tasks, indexed pods): the shards in groups of `shards_per_task`.
+    pub fn tasks(&self) -> usize {
+        self.shards.div_ceil(self.shards_per_task.max(1))
+    }
+
+    fn requires_gpu(&self) -> bool {
+        self.device == "cuda"
+    }
 }
 
 /// Checks a value that goes into a launch file against the form its scheduler accepts.
@@ -72,8 +88,16 @@ fn is_name(value: &str) -> bool {
 }
 
 fn check(spec: &EmitSpec) -> Result<()> {
-    if spec.shards == 0 || spec.parallel == 0 || spec.cpus_per_shard == 0 {
-        return Err(Error::input("--shards, --parallel and --cpus-per-shard must be positive"));
+    if spec.shards == 0 || spec.parallel == 0 || spec.cpus_per_shard == 0 || spec.shards_per_task == 0 {
+        return Err(Error::input(
+            "--shards, --parallel, --cpus-per-shard and shards per GPU must be positive",
+        ));
+    }
+    if !["cuda", "cpu"].contains(&spec.device.as_str()) {
+        return Err(Error::input(format!("--device '{}' is not cuda or cpu", spec.device)));
+    }
+    if spec.requires_gpu() && spec.gpus_per_shard == 0 {
+        return Err(Error::input("--gpus-per-shard 0 needs --device cpu"));
     }
     check_form("time", &spec.time, is_slurm_time(&spec.time), "a SLURM time (MM, HH:MM:SS or D-HH:MM:SS)")?;
     check_form("mem", &spec.mem, is_memory(&spec.mem), "a memory size like 32G or 64000M")?;
@@ -92,13 +116,16 @@ fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// An sbatch script for a job array of `shards` tasks, `gpus_per_shard` GPUs each. It checks the
-/// binary and the GPU before any work, so a node without either stops with a message instead of
-/// running on the CPU.
+/// An sbatch script for a job array of `tasks()` tasks, `gpus_per_shard` GPUs each, every task
+/// running `shards_per_task` shards side by side. It checks the binary and the GPU before any
+/// work, so a node without either stops with a message instead of running on the CPU.
 pub fn slurm(spec: &EmitSpec) -> Result<String> {
     check(spec)?;
     let all = if spec.all_archs { " --all-15625" } else { "" };
     let mut directives = String::new();
+    if spec.gpus_per_shard > 0 {
+        directives.push_str(&format!("#SBATCH --gres=gpu:{}\n", spec.gpus_per_shard));
+    }
     if let Some(partition) = &spec.partition {
         directives.push_str(&format!("#SBATCH --partition={partition}\n"));
     }
@@ -109,13 +136,18 @@ pub fn slurm(spec: &EmitSpec) -> Result<String> {
         Some(dir) => format!("export NASROB_DATA_DIR={}\n", quote(dir)),
         None => String::new(),
     };
+    let gpu_check = if spec.requires_gpu() {
+        "# Stops here, with the reason, when this node has no usable GPU.\n\"$NASROB\" doctor --require cuda\n"
+    } else {
+        ""
+    };
     Ok(format!(
         "#!/bin/bash
-# nasrob sweep: one array task per shard; each task runs the units of its shard and skips
-# those already finished, so a requeued or resubmitted task continues where it stopped.
+# nasrob sweep: array task t runs shards t*{per}..t*{per}+{last_of_task} of {shards} side by side; each shard
+# runs its units and skips those already finished, so a requeued or resubmitted task continues
+# where it stopped.
 #SBATCH --job-name=nasrob-sweep
 #SBATCH --array=0-{last}%{parallel}
-#SBATCH --gres=gpu:{gpus}
 #SBATCH --cpus-per-task={cpus}
 #SBATCH --mem={mem}
 #SBATCH --time={time}
@@ -129,35 +161,44 @@ if ! command -v \"$NASROB\" >/dev/null 2>&1; then
   echo \"nasrob-sweep: $NASROB is not an executable on ${{HOSTNAME:-this node}}; copy nasrob (and its libtorch) where the nodes see it and emit again with --binary\" >&2
   exit 2
 fi
-{data_dir}# Stops here, with the reason, when this node has no usable GPU.
-\"$NASROB\" doctor --require cuda
-# {warn} s before the time limit SLURM sends USR1 (--signal above): the shard stops at the end of
-# its current epoch with a checkpoint (so {warn} s must hold one epoch), then the task requeues
-# itself. Run again, the shard skips its finished units and resumes the current one from that
+{data_dir}{gpu_check}# {warn} s before the time limit SLURM sends USR1 (--signal above): the shards stop at the end of
+# their current epoch with a checkpoint (so {warn} s must hold one epoch), then the task requeues
+# itself. Run again, a shard skips its finished units and resumes the current one from that
 # checkpoint, so a shard longer than the limit completes over requeues.
-trap 'echo \"nasrob-sweep: the time limit is near; stopping the shard at its next checkpoint\" >&2; kill -TERM \"$shard\" 2>/dev/null || true; wait \"$shard\"; echo \"nasrob-sweep: requeueing job $SLURM_JOB_ID\" >&2; scontrol requeue \"$SLURM_JOB_ID\"' USR1
-srun \"$NASROB\" sweep run --config {config} --out {out} --shard-count {shards}{all} --device cuda --json &
-shard=$!
+pids=()
+requeued=0
+trap 'requeued=1; echo \"nasrob-sweep: the time limit is near; stopping the shards at their next checkpoint\" >&2; kill -TERM \"${{pids[@]}}\" 2>/dev/null || true; wait; echo \"nasrob-sweep: requeueing job $SLURM_JOB_ID\" >&2; scontrol requeue \"$SLURM_JOB_ID\"' USR1
+first=$(( SLURM_ARRAY_TASK_ID * {per} ))
+for (( shard = first; shard < first + {per} && shard < {shards}; shard++ )); do
+  \"$NASROB\" sweep run --config {config} --out {out} --shard \"$shard/{shards}\"{all} --device {device} --json &
+  pids+=($!)
+done
 set +e
-wait \"$shard\"
-status=$?
-if [ \"$status\" -gt 128 ]; then
-  # The warning interrupted the wait; the trap has stopped the shard and requeued the task.
-  exit 0
-fi
+status=0
+for pid in \"${{pids[@]}}\"; do
+  wait \"$pid\"
+  code=$?
+  if [ \"$requeued\" = 1 ]; then
+    # The warning interrupted the wait; the trap has stopped the shards and requeued the task.
+    exit 0
+  fi
+  if [ \"$code\" -ne 0 ] && [ \"$status\" -eq 0 ]; then status=$code; fi
+done
 exit \"$status\"
 ",
-        last = spec.shards - 1,
+        per = spec.shards_per_task,
+        last_of_task = spec.shards_per_task - 1,
+        last = spec.tasks() - 1,
         parallel = spec.parallel,
-        gpus = spec.gpus_per_shard,
-        cpus = spec.cpus_per_shard,
-        mem = spec.mem,
+        cpus = spec.cpus_per_shard * spec.shards_per_task,
+        mem = task_memory(spec),
         time = spec.time,
         warn = spec.warn_seconds,
         binary = quote(&spec.binary),
         config = quote(&spec.config),
         out = quote(&spec.out),
         shards = spec.shards,
+        device = spec.device,
     ))
 }
 
@@ -167,18 +208,30 @@ exit \"$status\"
 pub fn kubernetes(spec: &EmitSpec) -> Result<String> {
     check(spec)?;
     let all = if spec.all_archs { " --all-15625" } else { "" };
-    let script = format!(
-        "nasrob doctor --require cuda && exec nasrob sweep run --config {} --out {} --shard-count {}{all} \
-         --device cuda --json",
+    let check = if spec.requires_gpu() { "nasrob doctor --require cuda && " } else { "" };
+    let run = format!(
+        "nasrob sweep run --config {} --out {} --shard \"$shard/{}\"{all} --device {} --json",
         quote(&spec.config),
         quote(&spec.out),
-        spec.shards
+        spec.shards,
+        spec.device,
+    );
+    // Pod i runs shards i*S..i*S+S-1; a SIGTERM reaches every shard, each stops at its next
+    // checkpoint, and the pod exits with the first failure's code.
+    let script = format!(
+        "{check}pids=''; first=$((JOB_COMPLETION_INDEX * {per})); shard=$first; \
+         while [ $shard -lt $((first + {per})) ] && [ $shard -lt {shards} ]; do {run} & pids=\"$pids $!\"; \
+         shard=$((shard + 1)); done; trap 'kill -TERM $pids 2>/dev/null' TERM; status=0; \
+         for pid in $pids; do wait $pid; code=$?; [ $code -ne 0 ] && [ $status -eq 0 ] && status=$code; done; \
+         exit $status",
+        per = spec.shards_per_task,
+        shards = spec.shards,
     );
     Ok(format!(
-        "# nasrob sweep as an Indexed Job: pod i runs shard i (JOB_COMPLETION_INDEX); a failed pod is
-# retried with the same index and skips the units it already finished. A pod told to stop
-# (SIGTERM) ends the current epoch with a checkpoint within the grace period, and its retry resumes
-# from it.
+        "# nasrob sweep as an Indexed Job: pod i (JOB_COMPLETION_INDEX) runs shards i*{per}..i*{per}+{last_of_task} of
+# {all_shards} side by side; a failed pod is retried with the same index and skips the units it
+# already finished. A pod told to stop (SIGTERM) ends the current epoch with a checkpoint within
+# the grace period, and its retry resumes from it.
 apiVersion: batch/v1
 kind: Job
 metadata:
@@ -204,8 +257,7 @@ spec:
               value: /data
           resources:
             limits:
-              nvidia.com/gpu: {gpus}
-              cpu: {cpus}
+{gpus}              cpu: {cpus}
               memory: {mem}
           volumeMounts:
             - name: bench
@@ -222,17 +274,34 @@ spec:
             claimName: {data_claim}
             readOnly: true
 ",
-        shards = spec.shards,
+        shards = spec.tasks(),
+        per = spec.shards_per_task,
+        last_of_task = spec.shards_per_task - 1,
+        all_shards = spec.shards,
         parallel = spec.parallel,
         retries = spec.retries,
         image = json_str(&spec.image),
         script = json_str(&script),
-        gpus = spec.gpus_per_shard,
-        cpus = spec.cpus_per_shard,
-        mem = json_str(&format!("{}i", spec.mem)),
+        gpus = if spec.gpus_per_shard > 0 {
+            format!("              nvidia.com/gpu: {}\n", spec.gpus_per_shard)
+        } else {
+            String::new()
+        },
+        cpus = spec.cpus_per_shard * spec.shards_per_task,
+        mem = json_str(&format!("{}i", task_memory(spec))),
         claim = json_str(&spec.volume_claim),
         data_claim = json_str(&spec.data_claim),
     ))
+}
+
+/// Memory per task: `--mem` per shard times the shards a task runs.
+fn task_memory(spec: &EmitSpec) -> String {
+    let digits = spec.mem.trim_end_matches(['K', 'M', 'G', 'T']);
+    let unit = &spec.mem[digits.len()..];
+    match digits.parse::<u64>() {
+        Ok(amount) => format!("{}{unit}", amount * spec.shards_per_task as u64),
+        Err(_) => spec.mem.clone(),
+    }
 }
 
 /// A double-quoted YAML scalar (JSON string syntax is valid YAML).

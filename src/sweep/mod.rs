@@ -3,6 +3,9 @@
 //! run through train → clean and adversarial evaluation → corruptions, sharded over SLURM arrays
 //! or Kubernetes Indexed Jobs, resumable after any crash, and merged into one verified benchmark.
 
+#[cfg(feature = "torch")]
+pub mod calibrate;
+pub mod calibration;
 pub mod config;
 pub mod emit;
 pub mod merge;
@@ -12,6 +15,7 @@ pub mod state;
 pub mod status;
 pub mod units;
 
+pub use calibration::Calibration;
 pub use config::SweepConfig;
 pub use merge::{MergeSummary, merge, read_unit_list};
 pub use status::{SweepStatus, status};

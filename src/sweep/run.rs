@@ -18,7 +18,7 @@ use crate::data::{SplitSets, load_split};
 use crate::dataset::Dataset;
 use crate::evaluate::{
     CorruptionPlan, NetworkSpec, RowContext, Subject, TableRows, evaluate, evaluate_corruptions,
-    halving_batch_on_oom, image_tensors,
+    halving_batch_on_oom, image_tensors, imported_nats_weights,
 };
 use crate::space::NetworkShape;
 use crate::store::schema::{TRAINING_CURVES, TRAINING_RUNS};
@@ -156,15 +156,7 @@ pub fn run_shard(
     let units = unit_list(config, options.all_archs)?;
     let dir = SweepDir::open(out, config, &units, options.all_archs)?;
     let config_hash = config.hash()?;
-    let corruptions = match &config.corruptions {
-        Some(c) => c.corruptions()?,
-        None => Vec::new(),
-    };
-    let textures = if corruptions.contains(&corrupt::Corruption::Frost) {
-        FrostTextures::load(&options.data_dir.join("frost"))?
-    } else {
-        FrostTextures::none()
-    };
+    let (corruptions, textures) = corruption_inputs(config, &options.data_dir)?;
     let group_size = match config.training.group_size {
         Some(size) => size,
         None => dir.group_size(default_group_size(config, options.device)?)?,
@@ -214,7 +206,7 @@ pub fn run_shard(
         }
         if trained_groups.insert(group) {
             let members: Vec<&Unit> = todo.iter().filter(|(g, _)| *g == group).map(|(_, u)| *u).collect();
-            if members.len() > 1 {
+            if members.len() > 1 && config.training.weights.is_none() {
                 on_event(SweepEvent::GroupStart { group, networks: members.len() });
                 if let Err(error) = train_units(&dir, group, &members, options, config, &mut data, on_event) {
                     if matches!(error, Error::Write { .. } | Error::Interrupted(_)) {
@@ -272,10 +264,28 @@ pub fn run_shard(
     Ok(summary)
 }
 
+/// The config's corruptions, and the frost photographs when they include frost (loaded before
+/// any work, so that missing ones stop a run at once).
+pub(super) fn corruption_inputs(
+    config: &SweepConfig,
+    data_dir: &Path,
+) -> Result<(Vec<corrupt::Corruption>, FrostTextures)> {
+    let corruptions = match &config.corruptions {
+        Some(c) => c.corruptions()?,
+        None => Vec::new(),
+    };
+    let textures = if corruptions.contains(&corrupt::Corruption::Frost) {
+        FrostTextures::load(&data_dir.join("frost"))?
+    } else {
+        FrostTextures::none()
+    };
+    Ok((corruptions, textures))
+}
+
 /// The group size a sweep uses when its config sets none: on a GPU, as many networks as fit in
 /// its free memory for the largest of the datasets, at most 64 (16 when the memory cannot be
 /// told); on a CPU 1, since a stack trains no faster per network there (docs/benchmarks.md).
-fn default_group_size(config: &SweepConfig, device: Device) -> Result<usize> {
+pub(super) fn default_group_size(config: &SweepConfig, device: Device) -> Result<usize> {
     const CAP: usize = 64;
     if !device.is_cuda() {
         return Ok(1);
@@ -298,7 +308,7 @@ fn checkpointing(config: &SweepConfig, spec: &TrainSpec) -> Checkpointing {
     }
 }
 
-fn train_spec(config: &SweepConfig, unit: &Unit, dataset: Dataset) -> TrainSpec {
+pub(super) fn train_spec(config: &SweepConfig, unit: &Unit, dataset: Dataset) -> TrainSpec {
     let mut hyper = Hyper::nb201(unit.hp);
     hyper.batch_size = config.training.batch_size;
     hyper.learning_rate = config.training.learning_rate;
@@ -389,48 +399,17 @@ fn run_unit(
 ) -> std::result::Result<(), UnitError> {
     let config = ctx.config;
     let dataset = unit.dataset().map_err(at("data"))?;
-    dir.mark_running(unit, options.shard, "train").map_err(at("train"))?;
-    on_event(SweepEvent::Stage { unit, stage: "train" });
     let sets = sets_for(dataset, config, options, data).map_err(at("data"))?;
     let spec = train_spec(config, unit, dataset);
-    let result =
-        train(&spec, sets, options.device, &dir.train_dir(unit), checkpointing(config, &spec), &mut |e| {
-            on_event(SweepEvent::Train(e))
-        })
-        .map_err(at("train"))?;
-    if stop::requested() {
-        // The network is trained and kept; its evaluation waits for the next run.
-        return Err(at("train")(Error::Interrupted(format!(
-            "stopped on request after training {}; the same command resumes with its evaluation",
-            unit.index
-        ))));
-    }
     let tables = dir.tables_dir(unit);
-    write_parquet(
-        &tables.join("training_runs.parquet"),
-        &training_run_rows(&result, Some(ctx.config_hash)).map_err(at("train"))?,
-        Some(ctx.config_hash),
-    )
-    .map_err(at("train"))?;
-    write_parquet(
-        &tables.join("training_curves.parquet"),
-        &training_curve_rows(&result).map_err(at("train"))?,
-        Some(ctx.config_hash),
-    )
-    .map_err(at("train"))?;
-    if result.status == RunStatus::Diverged {
-        return Err(UnitError {
-            stage: "train",
-            error: Error::Input(format!("training diverged: {}", result.reason.unwrap_or_default())),
-        });
-    }
+    let weights = match config.training.weights.as_deref() {
+        Some(_) => imported_nats_weights(&options.data_dir, dataset, unit.hp, unit.seed, unit.index)
+            .map_err(at("train"))?,
+        None => trained_weights(dir, unit, &spec, sets, options, ctx, &tables, on_event)?,
+    };
 
     dir.mark_running(unit, options.shard, "evaluate").map_err(at("evaluate"))?;
     on_event(SweepEvent::Stage { unit, stage: "evaluate" });
-    let weights = result.weights.clone().ok_or_else(|| UnitError {
-        stage: "evaluate",
-        error: Error::Internal("a finished run without weights".into()),
-    })?;
     let shape = spec.shape(dataset);
     let network = NetworkSpec {
         weights,
@@ -492,6 +471,56 @@ fn run_unit(
             .map_err(at("write"))?;
     }
     Ok(())
+}
+
+/// Trains `unit` (or finds its finished run) and writes its training tables.
+#[allow(clippy::too_many_arguments)]
+fn trained_weights(
+    dir: &SweepDir,
+    unit: &Unit,
+    spec: &TrainSpec,
+    sets: &SplitSets,
+    options: &RunOptions,
+    ctx: &UnitContext,
+    tables: &Path,
+    on_event: &mut dyn FnMut(SweepEvent),
+) -> std::result::Result<PathBuf, UnitError> {
+    dir.mark_running(unit, options.shard, "train").map_err(at("train"))?;
+    on_event(SweepEvent::Stage { unit, stage: "train" });
+    let checkpoints = checkpointing(ctx.config, spec);
+    let result = train(spec, sets, options.device, &dir.train_dir(unit), checkpoints, &mut |e| {
+        on_event(SweepEvent::Train(e))
+    })
+    .map_err(at("train"))?;
+    if stop::requested() {
+        // The network is trained and kept; its evaluation waits for the next run.
+        return Err(at("train")(Error::Interrupted(format!(
+            "stopped on request after training {}; the same command resumes with its evaluation",
+            unit.index
+        ))));
+    }
+    write_parquet(
+        &tables.join("training_runs.parquet"),
+        &training_run_rows(&result, Some(ctx.config_hash)).map_err(at("train"))?,
+        Some(ctx.config_hash),
+    )
+    .map_err(at("train"))?;
+    write_parquet(
+        &tables.join("training_curves.parquet"),
+        &training_curve_rows(&result).map_err(at("train"))?,
+        Some(ctx.config_hash),
+    )
+    .map_err(at("train"))?;
+    if result.status == RunStatus::Diverged {
+        return Err(UnitError {
+            stage: "train",
+            error: Error::Input(format!("training diverged: {}", result.reason.unwrap_or_default())),
+        });
+    }
+    result.weights.ok_or_else(|| UnitError {
+        stage: "train",
+        error: Error::Internal("a finished run without weights".into()),
+    })
 }
 
 fn identity(result: &TrainResult) -> Vec<(&'static str, crate::store::Value)> {

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Modules every module may use: the crate root's shared vocabulary and utilities.
-const SHARED: [&str; 7] = ["space", "dataset", "error", "fsutil", "progress", "mt19937", "prerequisites"];
+const SHARED: [&str; 8] =
+    ["space", "dataset", "error", "fsutil", "progress", "mt19937", "pickle", "prerequisites"];
 
 struct Row {
     may_import: BTreeSet<String>,

@@ -11,6 +11,8 @@ mod common;
 mod data;
 mod export;
 mod fuzz;
+#[cfg(feature = "torch")]
+mod import_weights;
 mod layers;
 #[cfg(feature = "torch")]
 mod model;

@@ -400,6 +400,7 @@ fn emitted_scheduler_files_are_valid() {
         .arg(&path)
         .env("PATH", format!("{}:{}", fake.display(), std::env::var("PATH").unwrap_or_default()))
         .env("SLURM_JOB_ID", "4242")
+        .env("SLURM_ARRAY_TASK_ID", "0")
         .env("LOG", &log)
         .spawn()
         .unwrap();
@@ -421,6 +422,11 @@ fn emitted_scheduler_files_are_valid() {
         let out = emit_slurm("/o", &[flag, value]);
         crate::common::assert_bad_input(&out, needle);
     }
+    crate::common::assert_bad_input(&emit_slurm("/o", &["--device", "tpu"]), "not cuda or cpu");
+    crate::common::assert_bad_input(
+        &nasrob(&["sweep", "emit", "slurm", "--config", "jung2024", "--out", "/o", "--shards", "2"]),
+        "neither a preset",
+    );
 
     // On a machine without a usable GPU the check the jobs start with fails with one line.
     let doctor = nasrob(&["doctor", "--require", "cuda"]);
@@ -452,6 +458,35 @@ fn emitted_scheduler_files_are_valid() {
     {
         assert!(manifest.contains(line), "missing {line}:\n{manifest}");
     }
+    // A config with two shards per GPU: pod i runs shards 2i and 2i+1 of the three.
+    let config = dir.path().join("pair.toml");
+    std::fs::write(&config, format!("{TINY}\n[cluster]\nshards_per_gpu = 2\n")).unwrap();
+    let out =
+        nasrob(&["sweep", "emit", "k8s", "--config", s(&config), "--out", "/bench/sweep", "--shards", "3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let paired = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(paired.contains("completions: 2"), "{paired}");
+    let args_line = paired.lines().skip_while(|l| !l.trim().starts_with("args:")).nth(1).unwrap();
+    let pod_script: String = serde_json::from_str(args_line.trim().trim_start_matches("- ")).unwrap();
+    std::fs::write(fake.join("nasrob"), "#!/bin/sh\necho \"$*\" >> \"$LOG\"\n").unwrap();
+    for (index, expected) in [("0", vec!["0/3", "1/3"]), ("1", vec!["2/3"])] {
+        let pod_log = dir.path().join(format!("pod{index}.log"));
+        let ran = Command::new("sh")
+            .args(["-c", &pod_script])
+            .env("PATH", format!("{}:{}", fake.display(), std::env::var("PATH").unwrap_or_default()))
+            .env("JOB_COMPLETION_INDEX", index)
+            .env("LOG", &pod_log)
+            .output()
+            .unwrap();
+        assert!(ran.status.success(), "{}", String::from_utf8_lossy(&ran.stderr));
+        let calls = std::fs::read_to_string(&pod_log).unwrap();
+        let mut shards: Vec<&str> =
+            calls.lines().filter_map(|l| l.split("--shard ").nth(1)?.split(' ').next()).collect();
+        shards.sort_unstable();
+        assert_eq!(shards, expected, "pod {index}: {calls}");
+        assert!(calls.lines().next().unwrap().starts_with("doctor --require cuda"), "{calls}");
+    }
+
     let check = "import sys, yaml; d = yaml.safe_load(sys.stdin); \
         c = d['spec']['template']['spec']['containers'][0]; \
         assert d['kind'] == 'Job' and d['spec']['completionMode'] == 'Indexed', d; \
@@ -471,6 +506,159 @@ fn emitted_scheduler_files_are_valid() {
     let result = python.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&result.stderr);
     assert!(result.status.success(), "the manifest is not valid YAML for a Job: {err}\n{manifest}");
+}
+
+/// `docs/cluster.md` as written, on this machine with a SLURM-like environment: the binary
+/// installed under a prefix, the array script emitted for a config that runs two shards per GPU
+/// (here a CPU), the task run with `bash`, warned before its time limit (it stops both shards and
+/// requeues itself), requeued (it resumes, and a unit fails for a transient reason: its tables
+/// folder is blocked), resubmitted once the obstacle is gone (the failure heals), then merged.
+#[test]
+fn the_cluster_walkthrough_runs_as_written() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let prefix_bin = dir.path().join("prefix/bin");
+    std::fs::create_dir_all(&prefix_bin).unwrap();
+    let installed = prefix_bin.join("nasrob");
+    std::fs::copy(env!("CARGO_BIN_EXE_nasrob"), &installed).unwrap();
+    let config = tiny_config(dir.path(), &format!("{TINY}\n[cluster]\nshards_per_gpu = 2\n"));
+    let sweep = dir.path().join("sweep");
+    let fake = dir.path().join("fake-slurm");
+    std::fs::create_dir_all(&fake).unwrap();
+    let log = dir.path().join("scheduler.log");
+    std::fs::write(fake.join("scontrol"), "#!/bin/bash\necho \"scontrol $*\" >> \"$LOG\"\n").unwrap();
+    Command::new("chmod").arg("+x").arg(fake.join("scontrol")).status().unwrap();
+
+    let emitted = Command::new(&installed)
+        .args(["sweep", "emit", "slurm", "--config", s(&config), "--out", s(&sweep), "--shards", "2"])
+        .args(["--device", "cpu", "--gpus-per-shard", "0", "--cpus-per-shard", "1", "--mem", "2G"])
+        .args(["--time", "0:10:00", "--warn-seconds", "60", "--output", s(&dir.path().join("sweep.sbatch"))])
+        .output()
+        .unwrap();
+    assert!(emitted.status.success(), "{}", stderr(&emitted));
+    let script = std::fs::read_to_string(dir.path().join("sweep.sbatch")).unwrap();
+    for line in ["#SBATCH --array=0-0%1", "#SBATCH --cpus-per-task=2", "#SBATCH --mem=4G", "--device cpu"] {
+        assert!(script.contains(line), "missing {line}:\n{script}");
+    }
+    assert!(!script.contains("--gres") && !script.contains("doctor --require cuda"), "{script}");
+    assert!(script.contains(installed.to_str().unwrap()), "the script calls the installed binary:\n{script}");
+    let task = || {
+        let mut command = Command::new("bash");
+        command
+            .arg(dir.path().join("sweep.sbatch"))
+            .env("PATH", format!("{}:{}", fake.display(), std::env::var("PATH").unwrap_or_default()))
+            .env("SLURM_ARRAY_TASK_ID", "0")
+            .env("SLURM_ARRAY_TASK_COUNT", "1")
+            .env("SLURM_JOB_ID", "5150")
+            .env("LOG", &log)
+            .env("OMP_NUM_THREADS", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        command
+    };
+    // Unit 9930's tables folder is a file: its write fails, a transient failure.
+    let blocked = sweep.join("units/fashion-mini-hp2-s777-09930/tables");
+    std::fs::create_dir_all(blocked.parent().unwrap()).unwrap();
+    std::fs::write(&blocked, "in the way").unwrap();
+
+    let mut first = task().spawn().unwrap();
+    let mut lines = std::io::BufReader::new(first.stdout.take().unwrap()).lines();
+    let mut shards_seen = std::collections::BTreeSet::new();
+    loop {
+        let line = lines.next().expect("a shard prints a unit_done line").unwrap();
+        if line.contains("\"event\":\"plan\"") {
+            shards_seen.insert(
+                line.split("\"shard\":\"").nth(1).unwrap_or("").split('"').next().unwrap_or("").to_string(),
+            );
+        }
+        if line.contains("\"event\":\"unit_done\"") {
+            break;
+        }
+    }
+    Command::new("kill").args(["-USR1", &first.id().to_string()]).status().unwrap();
+    let warned = first.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&warned.stderr);
+    assert!(warned.status.success(), "the warned task exits 0 after requeueing: {err}");
+    assert!(std::fs::read_to_string(&log).unwrap().contains("scontrol requeue 5150"), "{err}");
+    assert_eq!(shards_seen.into_iter().collect::<Vec<_>>(), ["0/2", "1/2"], "one task runs both shards");
+    assert!(done_units(&sweep) < 3, "unit 9930 cannot be done while its folder is blocked");
+
+    let requeued = task().output().unwrap();
+    assert!(!requeued.status.success(), "the requeued task reports its shard's failure");
+    let status = |sweep: &Path| -> serde_json::Value {
+        let o = nasrob(&["sweep", "status", s(sweep), "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let total = &status(&sweep)["total"];
+    assert_eq!((total["done"].as_u64(), total["failed_transient"].as_u64()), (Some(2), Some(1)), "{total}");
+
+    std::fs::remove_file(&blocked).unwrap();
+    let resubmitted = task().output().unwrap();
+    assert!(resubmitted.status.success(), "{}", String::from_utf8_lossy(&resubmitted.stderr));
+    assert_eq!(done_units(&sweep), 3);
+    let bench = dir.path().join("bench");
+    merge(&sweep, &bench);
+    let lookup = nasrob::query::Lookup::open(&bench, nasrob::dataset::Dataset::FashionMini).unwrap();
+    for index in [1462, 4317, 9930] {
+        assert!(lookup.lookup(index, "fgsm@8").unwrap().is_some(), "{index}");
+    }
+}
+
+/// `sweep calibrate` times each stage on reduced work and scales it by counted passes; `sweep
+/// plan` turns its file into device-hours for that config and refuses it for another.
+#[test]
+fn calibration_scales_measured_stages_and_plans_device_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), TINY);
+    let file = dir.path().join("tiny.calibration.json");
+    let run = Command::new(env!("CARGO_BIN_EXE_nasrob"))
+        .args(["sweep", "calibrate", "--config", s(&config), "--device", "cpu", "--units", "2"])
+        .args(["--epochs", "2", "--train-batches", "2", "--images", "16", "--iterations", "1"])
+        .args(["--out", s(&file), "--json"])
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", stderr(&run));
+    let doc: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let cost = &doc["datasets"][0];
+    let stages: Vec<&str> =
+        cost["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["train", "fgsm", "pgd", "corrupt"]);
+    assert_eq!(cost["group_size"], 2);
+    let stage =
+        |name: &str| cost["stages"].as_array().unwrap().iter().find(|s| s["stage"] == name).unwrap().clone();
+    // Training: 3 forward-pass equivalents per training image and one per evaluation image, per
+    // epoch: 2 batches of 64 and 16 test images measured for one epoch, against 2 epochs of the
+    // config's 256 training images and fashion-mini's whole test set (it has no validation set).
+    let sets = nasrob::data::load_split(nasrob::dataset::Dataset::FashionMini, dir.path()).unwrap();
+    assert!(sets.valid.is_none());
+    let test_images = sets.test.1.len() as f64;
+    let train_scale = 2.0 * (3.0 * 256.0 + test_images) / (3.0 * 128.0 + 16.0);
+    assert!((stage("train")["scale"].as_f64().unwrap() - train_scale).abs() < 1e-9, "{}", stage("train"));
+    // PGD: 2 steps cut to 1, on 16 of the config's 32 images.
+    assert_eq!(stage("pgd")["scale"].as_f64(), Some(4.0));
+    assert_eq!(stage("corrupt")["scale"].as_f64(), Some(2.0));
+    for name in stages {
+        let s = stage(name);
+        assert!(s["measured_seconds"].as_f64().unwrap() > 0.0, "{s}");
+        let product = s["measured_seconds"].as_f64().unwrap() * s["scale"].as_f64().unwrap();
+        assert!((s["seconds_per_unit"].as_f64().unwrap() - product).abs() < 1e-9, "{s}");
+    }
+    let per_unit: f64 =
+        cost["stages"].as_array().unwrap().iter().map(|s| s["seconds_per_unit"].as_f64().unwrap()).sum();
+    let plan = nasrob(&["sweep", "plan", "--calibration", s(&file), "--json"]);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(plan["units"], 3);
+    assert!((plan["gpu_hours"].as_f64().unwrap() - 3.0 * per_unit / 3600.0).abs() < 1e-9, "{plan}");
+    assert_bad_input(
+        &nasrob(&["sweep", "plan", "--config", "demo", "--calibration", s(&file)]),
+        "calibrates config",
+    );
+    std::fs::write(&file, "{\"version\": 1}").unwrap();
+    assert_bad_input(&nasrob(&["sweep", "plan", "--calibration", s(&file)]), "not a calibration");
+    assert_bad_input(&nasrob(&["sweep", "calibrate", "--config", "jung2024"]), "neither a preset");
 }
 
 #[test]
