@@ -533,4 +533,29 @@ mod tests {
         let err = SweepConfig::parse(&test_images, "t").unwrap_err();
         assert!(err.to_string().contains("unknown test image set 'half'"), "{err}");
     }
+
+    #[test]
+    fn cluster_placement_and_imported_weights_are_checked() {
+        let demo = include_str!("presets/demo.toml");
+        let zero = SweepConfig::parse(&format!("{demo}\n[cluster]\nshards_per_gpu = 0\n"), "t").unwrap_err();
+        assert!(zero.to_string().contains("shards_per_gpu must be at least 1"), "{zero}");
+        let paired = SweepConfig::parse(&format!("{demo}\n[cluster]\nshards_per_gpu = 3\n"), "t").unwrap();
+        assert_eq!(paired.shards_per_gpu(), 3);
+        let plain = SweepConfig::parse(demo, "t").unwrap();
+        assert_eq!((plain.shards_per_gpu(), paired.hash().unwrap()), (1, plain.hash().unwrap()));
+
+        let jung = include_str!("presets/jung2023.toml");
+        let with = |from: &str, to: &str| {
+            jung.replace(from, to).replace("[training]\n", "[training]\nweights = \"nats-tss\"\n")
+        };
+        let nats = SweepConfig::parse(&with("", ""), "t").unwrap();
+        assert_ne!(nats.hash().unwrap(), SweepConfig::parse(jung, "t").unwrap().hash().unwrap());
+        let other = jung.replace("[training]\n", "[training]\nweights = \"timm\"\n");
+        let err = SweepConfig::parse(&other, "t").unwrap_err();
+        assert!(err.to_string().contains("the one source of trained weights is \"nats-tss\""), "{err}");
+        let err = SweepConfig::parse(&with("channels = 16", "channels = 8"), "t").unwrap_err();
+        assert!(err.to_string().contains("channels = 16, cells_per_stage = 5"), "{err}");
+        let err = SweepConfig::parse(&with("hp = 200", "hp = 90"), "t").unwrap_err();
+        assert!(err.to_string().contains("hp 12 or 200"), "{err}");
+    }
 }

@@ -308,3 +308,55 @@ fn task_memory(spec: &EmitSpec) -> String {
 fn json_str(s: &str) -> String {
     serde_json::Value::String(s.to_string()).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(shards: usize, per_task: usize, device: &str, gpus: usize) -> EmitSpec {
+        EmitSpec {
+            config: "demo".into(),
+            out: "/o".into(),
+            shards,
+            parallel: 1,
+            gpus_per_shard: gpus,
+            binary: "/bin/nasrob".into(),
+            data_dir: None,
+            partition: None,
+            account: None,
+            time: "1:00:00".into(),
+            warn_seconds: 60,
+            cpus_per_shard: 4,
+            mem: "16G".into(),
+            image: "nasrob".into(),
+            volume_claim: "b".into(),
+            data_claim: "d".into(),
+            retries: 1,
+            all_archs: false,
+            shards_per_task: per_task,
+            device: device.into(),
+        }
+    }
+
+    #[test]
+    fn tasks_group_shards_and_scale_their_resources() {
+        let script = slurm(&spec(5, 2, "cuda", 1)).unwrap();
+        for line in [
+            "#SBATCH --array=0-2%1",
+            "#SBATCH --cpus-per-task=8",
+            "#SBATCH --mem=32G",
+            "#SBATCH --gres=gpu:1",
+        ] {
+            assert!(script.contains(line), "missing {line}:\n{script}");
+        }
+        let manifest = kubernetes(&spec(5, 2, "cpu", 0)).unwrap();
+        assert!(manifest.contains("completions: 3") && !manifest.contains("nvidia.com/gpu"), "{manifest}");
+        assert!(
+            !manifest.contains("doctor --require cuda") && manifest.contains("memory: \"32Gi\""),
+            "{manifest}"
+        );
+        let err = slurm(&spec(5, 1, "cuda", 0)).unwrap_err();
+        assert!(err.to_string().contains("--gpus-per-shard 0 needs --device cpu"), "{err}");
+        assert!(slurm(&spec(5, 0, "cuda", 1)).is_err());
+    }
+}
