@@ -59,11 +59,14 @@ impl Default for BananasConfig {
     }
 }
 
+/// The widest hidden layer the surrogate supports.
+pub const MAX_HIDDEN_WIDTH: usize = 64;
+
 /// Network shape and training schedule. Defaults follow NASLib (500 epochs, batches of 32, Adam
 /// with learning rate 1e-3 and betas (0.9, 0.99), L1 weight 0.2) except for the depth.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct MlpConfig {
-    /// Widths of the hidden layers.
+    /// Widths of the hidden layers: at least one, each at most [`MAX_HIDDEN_WIDTH`].
     pub hidden: Vec<usize>,
     pub epochs: usize,
     pub batch_size: usize,
@@ -148,6 +151,13 @@ impl Algorithm {
                 positive(c.num_arches_to_mutate, "num_arches_to_mutate")?;
                 positive(c.max_mutations, "max_mutations")?;
                 positive(c.mlp.batch_size, "the MLP batch size")?;
+                if c.mlp.hidden.is_empty() || c.mlp.hidden.iter().any(|w| !(1..=MAX_HIDDEN_WIDTH).contains(w))
+                {
+                    return Err(QueryError::InvalidSetting(format!(
+                        "the MLP needs at least one hidden layer, each 1 to {MAX_HIDDEN_WIDTH} units wide; got {:?}",
+                        c.mlp.hidden
+                    )));
+                }
                 positive(c.num_candidates, "num_candidates")?;
                 if c.candidates == CandidateSource::Mutation
                     && c.num_candidates < c.num_arches_to_mutate * c.max_mutations

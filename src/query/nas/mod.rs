@@ -45,7 +45,8 @@ mod run;
 mod search;
 
 pub use config::{
-    Acquisition, Algorithm, BananasConfig, CandidateSource, Encoding, MAX_BUDGET, MAX_QUERIES, MlpConfig,
+    Acquisition, Algorithm, BananasConfig, CandidateSource, Encoding, MAX_BUDGET, MAX_HIDDEN_WIDTH,
+    MAX_QUERIES, MlpConfig,
 };
 pub use oracle::{MetricColumn, TableOracle};
 pub use record::{MetricSummary, NasRun, NasSummary, QueryRecord, summarize};

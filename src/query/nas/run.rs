@@ -115,6 +115,17 @@ mod tests {
         assert_eq!(run_many(&re, &oracle, 5, 0, 1), Err(QueryError::ZeroRuns));
         let bad = Algorithm::RegularizedEvolution { population_size: 0, sample_size: 3 };
         assert!(matches!(run_one(&bad, &oracle, 5, 1, 0), Err(QueryError::InvalidSetting(_))));
+        for hidden in [vec![], vec![20, 0], vec![65]] {
+            let mlp = MlpConfig { hidden: hidden.clone(), epochs: 1, ..MlpConfig::default() };
+            let bananas = Algorithm::Bananas(BananasConfig { mlp, ..BananasConfig::default() });
+            let Err(QueryError::InvalidSetting(message)) = run_one(&bananas, &oracle, 30, 1, 0) else {
+                panic!("hidden layers {hidden:?} were accepted");
+            };
+            assert!(message.contains("1 to 64 units"), "{message}");
+        }
+        let widest = MlpConfig { hidden: vec![64, 3, 17], epochs: 2, ..MlpConfig::default() };
+        let bananas = Algorithm::Bananas(BananasConfig { mlp: widest, ..BananasConfig::default() });
+        assert_eq!(run_one(&bananas, &oracle, 30, 1, 0).unwrap().trajectory.len(), 30);
         let empty = MetricColumn { name: "nothing".into(), values: vec![None; NUM_ARCHS] };
         assert_eq!(TableOracle::new(empty, vec![]).unwrap_err(), QueryError::NoValues("nothing".into()));
         let short = MetricColumn { name: "short".into(), values: vec![Some(1.0); 10] };

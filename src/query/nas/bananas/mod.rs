@@ -2,9 +2,10 @@
 //! encodings ([`encoding`]) chooses each batch of queries from mutated or random candidates.
 
 mod encoding;
+mod lanes;
 mod mlp;
 
-use self::encoding::encode;
+use self::encoding::{dims, encode};
 use self::mlp::Mlp;
 use super::config::{Acquisition, BananasConfig, CandidateSource};
 use super::draws::{mutate, sample_arch};
@@ -18,7 +19,8 @@ use crate::space::Arch;
 /// NASLib), score them with the acquisition function and queue the best `k`, queried best first.
 pub(super) struct Bananas<'c> {
     config: &'c BananasConfig,
-    history: Vec<(Arch, Option<f64>)>,
+    /// Every query, its value and its encoding.
+    history: Vec<(Arch, Option<f64>, Vec<usize>)>,
     /// Queued architectures, best last.
     queue: Vec<Arch>,
 }
@@ -30,29 +32,31 @@ impl<'c> Bananas<'c> {
 
     fn propose(&self, draw: &mut Draw) -> Vec<Arch> {
         let c = self.config;
-        let mut valued: Vec<(Arch, f64)> =
-            self.history.iter().filter_map(|(a, v)| v.map(|v| (*a, v))).collect();
+        let valued: Vec<(&Arch, f64, &Vec<usize>)> =
+            self.history.iter().filter_map(|(a, v, x)| v.map(|v| (a, v, x))).collect();
         // With nothing to learn from, a batch of random architectures stands in for the model's.
         if valued.is_empty() {
             return (0..c.k).map(|_| sample_arch(draw)).collect();
         }
-        let inputs: Vec<Vec<f64>> = valued.iter().map(|(a, _)| encode(a, c.encoding)).collect();
-        let targets: Vec<f64> = valued.iter().map(|(_, v)| *v).collect();
+        let inputs: Vec<&[usize]> = valued.iter().map(|(_, _, x)| x.as_slice()).collect();
+        let targets: Vec<f64> = valued.iter().map(|(_, v, _)| *v).collect();
+        let dims = dims(c.encoding);
         let ensemble: Vec<Mlp> =
-            (0..c.num_ensemble).map(|_| Mlp::train(&c.mlp, &inputs, &targets, draw)).collect();
+            (0..c.num_ensemble).map(|_| Mlp::train(&c.mlp, dims, &inputs, &targets, draw)).collect();
 
         let candidates: Vec<Arch> = match c.candidates {
             CandidateSource::Mutation => {
                 // NASLib takes the tail of an ascending argsort, so among equal values the later
                 // queries win; a stable ascending sort reproduces that and lets ties walk across
                 // a plateau.
-                valued.sort_by(|a, b| a.1.total_cmp(&b.1));
-                let parents = &valued[valued.len().saturating_sub(c.num_arches_to_mutate)..];
+                let mut ranked: Vec<(&Arch, f64)> = valued.iter().map(|(a, v, _)| (*a, *v)).collect();
+                ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
+                let parents = &ranked[ranked.len().saturating_sub(c.num_arches_to_mutate)..];
                 let per_parent = c.num_candidates / parents.len() / c.max_mutations;
                 let mut candidates = Vec::with_capacity(per_parent * parents.len());
                 for (parent, _) in parents {
                     for _ in 0..per_parent {
-                        let mut candidate = *parent;
+                        let mut candidate = **parent;
                         for _ in 0..c.max_mutations {
                             candidate = mutate(&candidate, draw);
                         }
@@ -100,6 +104,6 @@ impl Strategy for Bananas<'_> {
             self.queue.pop().unwrap_or_else(|| search.sample())
         };
         let value = search.query(&arch);
-        self.history.push((arch, value));
+        self.history.push((arch, value, encode(&arch, self.config.encoding)));
     }
 }
