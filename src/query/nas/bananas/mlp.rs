@@ -257,7 +257,9 @@ fn train_with<K: Kit, const C: usize>(
             step += 1;
             // The bias corrections in f64, as PyTorch computes them in Python floats.
             let step_size = kit.splat(-(config.learning_rate / (1.0 - f64::from(BETA1).powi(step))) as f32);
-            let correction2 = kit.splat((1.0 - f64::from(BETA2).powi(step)).sqrt() as f32);
+            // PyTorch divides by this correction; multiplying by its reciprocal saves a division
+            // per parameter and step.
+            let correction2 = kit.splat((1.0 / (1.0 - f64::from(BETA2).powi(step)).sqrt()) as f32);
             let params = params_rows_mut::<C>(&mut net.params);
             for range in &trainable {
                 for r in range.clone() {
@@ -268,7 +270,7 @@ fn train_with<K: Kit, const C: usize>(
                         let v_new = kit.mul_add(beta2, kit.load(&v[r][c]), kit.mul(kit.mul(rest2, g), g));
                         kit.store(m_new, &mut m[r][c]);
                         kit.store(v_new, &mut v[r][c]);
-                        let denominator = kit.add(kit.div(kit.sqrt(v_new), correction2), eps);
+                        let denominator = kit.mul_add(kit.sqrt(v_new), correction2, eps);
                         let p = kit.mul_add(step_size, kit.div(m_new, denominator), kit.load(&params[r][c]));
                         kit.store(p, &mut params[r][c]);
                     }
@@ -330,13 +332,9 @@ fn forward<K: Kit, const C: usize>(
                 sum = std::array::from_fn(|c| kit.add(sum[c], w[c]));
             }
         } else {
-            let weights = &params[shape.weights(layer)..];
-            let x = acts[layer - 1].as_flattened();
-            for (&xj, row) in x[..shape.hidden[layer - 1]].iter().zip(weights) {
-                let a = kit.splat(xj);
-                let w = load_row(kit, row);
-                sum = std::array::from_fn(|c| kit.mul_add(a, w[c], sum[c]));
-            }
+            let x = &acts[layer - 1].as_flattened()[..shape.hidden[layer - 1]];
+            let weighted = weighted_sum(kit, x, &params[shape.weights(layer)..]);
+            sum = std::array::from_fn(|c| kit.add(sum[c], weighted[c]));
         }
         store_row(kit, sum.map(|s| kit.gated(s, s)), &mut acts[layer]);
     }
@@ -393,16 +391,37 @@ fn backward<K: Kit, const C: usize>(
         }
         let mut delta_lanes: Row<C> = [[0.0; LANES]; C];
         store_row(kit, delta, &mut delta_lanes);
-        let mut previous = [kit.splat(0.0); C];
         let columns = &transposed[(layer - 1) * shape.width()..];
-        for (&d, column) in delta_lanes.as_flattened()[..shape.hidden[layer]].iter().zip(columns) {
-            let a = kit.splat(d);
-            let w = load_row(kit, column);
-            previous = std::array::from_fn(|c| kit.mul_add(a, w[c], previous[c]));
-        }
+        let previous = weighted_sum(kit, &delta_lanes.as_flattened()[..shape.hidden[layer]], columns);
         let gate = load_row(kit, &acts[layer - 1]);
         delta = std::array::from_fn(|c| kit.gated(previous[c], gate[c]));
     }
+}
+
+/// `Σ coefficients[i] · rows[i]` over the shorter of the two, in four partial sums (`i mod 4`,
+/// the last `len mod 4` terms into the first) that are then added pairwise: four short chains of
+/// dependent multiply-adds instead of one long one.
+#[inline(always)]
+fn weighted_sum<K: Kit, const C: usize>(kit: K, coefficients: &[f32], rows: &[Row<C>]) -> [K::V; C] {
+    let n = coefficients.len().min(rows.len());
+    let (groups, tail) = coefficients[..n].as_chunks::<4>();
+    let (row_groups, row_tail) = rows[..n].as_chunks::<4>();
+    let mut partial = [[kit.splat(0.0); C]; 4];
+    for (group, row_group) in groups.iter().zip(row_groups) {
+        for q in 0..4 {
+            let a = kit.splat(group[q]);
+            let w = load_row(kit, &row_group[q]);
+            partial[q] = std::array::from_fn(|c| kit.mul_add(a, w[c], partial[q][c]));
+        }
+    }
+    for (&x, row) in tail.iter().zip(row_tail) {
+        let a = kit.splat(x);
+        let w = load_row(kit, row);
+        partial[0] = std::array::from_fn(|c| kit.mul_add(a, w[c], partial[0][c]));
+    }
+    std::array::from_fn(|c| {
+        kit.add(kit.add(partial[0][c], partial[1][c]), kit.add(partial[2][c], partial[3][c]))
+    })
 }
 
 /// Copies the weights of each hidden layer after the first into `transposed`, one row per
