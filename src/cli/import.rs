@@ -83,18 +83,23 @@ pub fn run(cmd: ImportCommand) -> Result<()> {
             )
         }
     };
-    print_report(&report, common)
+    let index = super::refresh_lookup_index(&common.bench);
+    print_report(&report, &index, common)
 }
 
-fn print_report(report: &ImportReport, common: &CommonArgs) -> Result<()> {
+fn print_report(report: &ImportReport, index: &[String], common: &CommonArgs) -> Result<()> {
     if common.json {
-        let doc = serde_json::to_value(report).map_err(|e| nasrob::Error::Internal(e.to_string()))?;
+        let mut doc = serde_json::to_value(report).map_err(|e| nasrob::Error::Internal(e.to_string()))?;
+        doc["lookup_index"] = serde_json::json!(index);
         return super::output::print_json(&doc);
     }
     println!("imported {} into {}", report.source, common.bench.display());
     for part in &report.parts {
         let shown = part.path.strip_prefix(&common.bench).unwrap_or(&part.path);
         println!("  {:<44} {:>9} rows", shown.display(), part.rows);
+    }
+    for file in index {
+        println!("  {file:<44} lookup index");
     }
     for note in &report.notes {
         println!("note: {note}");

@@ -167,6 +167,26 @@ pub fn argument_error(error: &clap::Error) -> std::process::ExitCode {
 
 /// The command line as typed, for provenance (arguments with spaces in single quotes; bytes that
 /// are not UTF-8 as U+FFFD).
+/// Saves the lookup index of every dataset of the benchmark at `root` and returns the files,
+/// relative to `root`. A failure only costs speed (opens scan the tables instead), so it is a
+/// note, not an error.
+pub(crate) fn refresh_lookup_index(root: &std::path::Path) -> Vec<String> {
+    if !root.is_dir() {
+        return Vec::new();
+    }
+    let written =
+        nasrob::store::Bench::open(root).and_then(|bench| nasrob::query::Lookup::write_index(&bench));
+    match written {
+        Ok(files) => files.iter().map(|f| f.strip_prefix(root).unwrap_or(f).display().to_string()).collect(),
+        Err(e) => {
+            eprintln!(
+                "note: the lookup index was not written ({e}); opening the benchmark scans its tables instead"
+            );
+            Vec::new()
+        }
+    }
+}
+
 pub(crate) fn command_line() -> String {
     std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())

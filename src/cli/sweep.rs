@@ -223,13 +223,19 @@ pub fn run(cmd: SweepCommand) -> Result<()> {
             for note in &summary.notes {
                 eprintln!("note: {note}");
             }
+            let index = super::refresh_lookup_index(&args.out);
             if args.json {
-                println!("{}", to_json(&summary)?);
+                let mut doc = serde_json::to_value(&summary).map_err(|e| Error::Internal(e.to_string()))?;
+                doc["lookup_index"] = serde_json::json!(index);
+                println!("{}", to_json(&doc)?);
                 return Ok(());
             }
             println!("merged {} of {} units into {}", summary.done, summary.units, args.out.display());
             for (table, rows) in &summary.rows {
                 println!("  {table:<16} {rows} rows");
+            }
+            for file in &index {
+                println!("  {file:<16} lookup index");
             }
             if let Some(list) = &summary.incomplete_list {
                 println!(

@@ -1,5 +1,6 @@
 //! An in-memory index over one dataset of a benchmark, for NAS code and the `query lookup`
-//! command: open once (one lazy scan of `evaluations` and `proxies`), then answer
+//! command: open once (the benchmark's lookup index when it is fresh, see
+//! [`Lookup::write_index`], else one lazy scan of `evaluations` and `proxies`), then answer
 //! `lookup(index, metric)` from columns aligned by NB201 index, without touching files again.
 //!
 //! # Metric names
@@ -26,6 +27,8 @@
 //! architectures compute the same function: an index without its own value answers with the value
 //! of its isomorphism class (the representative's, or else the first member's that has one), and
 //! [`Lookup::answer`] says which index the value came from.
+
+mod index;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -96,6 +99,8 @@ pub struct Lookup {
     bench_root: PathBuf,
     metrics: Vec<MetricInfo>,
     columns: Vec<Vec<Option<f64>>>,
+    /// Whether this lookup was read from the benchmark's lookup index.
+    from_index: bool,
     /// Per metric, bit i set when index i has a value of its own.
     own: Vec<Vec<u64>>,
     by_name: HashMap<String, Vec<MetricId>>,
@@ -126,8 +131,61 @@ impl Lookup {
         Lookup::from_bench(&bench, dataset)
     }
 
-    /// Loads `dataset`'s metrics from an opened benchmark.
+    /// Loads `dataset`'s metrics from an opened benchmark: from its lookup index when that
+    /// describes the benchmark's files as they are (see [`Lookup::write_index`]), else from the
+    /// tables.
     pub fn from_bench(bench: &Bench, dataset: Dataset) -> Result<Lookup> {
+        match Lookup::from_index(bench, dataset) {
+            Some(lookup) => Ok(lookup),
+            None => Lookup::from_tables(bench, dataset),
+        }
+    }
+
+    /// `dataset`'s lookup from the benchmark's lookup index alone: `None` when there is no index,
+    /// or it is unreadable, or a table file has changed since it was written.
+    pub fn from_index(bench: &Bench, dataset: Dataset) -> Option<Lookup> {
+        index::read(bench, dataset)
+    }
+
+    /// Builds the lookup of every dataset the benchmark has and saves each as its lookup index
+    /// (`lookup-index/<dataset>.bin`), which later opens read instead of the tables until a
+    /// table file changes. Returns the files written.
+    pub fn write_index(bench: &Bench) -> Result<Vec<PathBuf>> {
+        let mut written = Vec::new();
+        for name in bench.datasets()? {
+            let Ok(dataset) = name.parse::<Dataset>() else { continue };
+            let lookup = Lookup::from_tables(bench, dataset)?;
+            written.push(index::write(bench, &lookup)?);
+        }
+        Ok(written)
+    }
+
+    /// The lookup index file of `dataset` in the benchmark folder `root` (it may not exist).
+    pub fn index_path(root: &Path, dataset: Dataset) -> PathBuf {
+        index::path(root, dataset)
+    }
+
+    fn empty(dataset: Dataset, bench_root: PathBuf) -> Lookup {
+        Lookup {
+            dataset,
+            bench_root,
+            metrics: Vec::new(),
+            columns: Vec::new(),
+            own: Vec::new(),
+            by_name: HashMap::new(),
+            sources: BTreeSet::new(),
+            from_index: false,
+        }
+    }
+
+    /// Whether this lookup was read from the benchmark's lookup index rather than the tables.
+    pub fn read_from_index(&self) -> bool {
+        self.from_index
+    }
+
+    /// `dataset`'s lookup built from the tables (one scan of `evaluations` and `proxies`, the
+    /// worst cases, aggregates and costs), whatever the lookup index holds.
+    pub fn from_tables(bench: &Bench, dataset: Dataset) -> Result<Lookup> {
         let mut accumulators: Vec<Accumulator> = Vec::new();
         let mut positions: HashMap<(String, String), usize> = HashMap::new();
         let mut slot =
@@ -273,15 +331,7 @@ impl Lookup {
         let space = SearchSpace::nb201();
         let representative: Vec<usize> =
             (0..NUM_ARCHS).map(|i| space.representative(i).unwrap_or(i)).collect();
-        let mut lookup = Lookup {
-            dataset,
-            bench_root,
-            metrics: Vec::new(),
-            columns: Vec::new(),
-            own: Vec::new(),
-            by_name: HashMap::new(),
-            sources: BTreeSet::new(),
-        };
+        let mut lookup = Lookup::empty(dataset, bench_root);
         let mut accumulators = accumulators;
         accumulators.sort_by(|a, b| {
             (a.info.source.as_str(), a.info.family, metric_sort_key(&a.info.name)).cmp(&(

@@ -735,3 +735,92 @@ fn worst_case_metrics_equal_a_hand_computation_from_sample_outcomes() {
     assert_eq!(lookup.lookup(9930, "worst@2").unwrap(), Some(0.4));
     assert_eq!(lookup.lookup(9930, "fgsm@2").unwrap(), Some(0.5));
 }
+
+/// Metric lists and every column of two lookups, bit for bit.
+fn assert_same_lookup(a: &Lookup, b: &Lookup) {
+    let infos = |l: &Lookup| -> Vec<String> {
+        l.metrics()
+            .iter()
+            .map(|m| format!("{}:{} {:?} {} {}", m.source, m.name, m.family, m.measured, m.answerable))
+            .collect()
+    };
+    assert_eq!(infos(a), infos(b));
+    for (ia, ib) in a.ids().zip(b.ids()) {
+        let bits = |c: &[Option<f64>]| c.iter().map(|v| v.map(f64::to_bits)).collect::<Vec<_>>();
+        assert_eq!(bits(a.column_by_id(ia)), bits(b.column_by_id(ib)), "{}", a.info(ia).qualified());
+    }
+}
+
+#[test]
+fn lookup_index_answers_as_the_tables_do_until_a_table_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = crate::common::synthetic_two_source_bench(dir.path());
+    let bench = Bench::open(&root).unwrap();
+    let index_file = Lookup::index_path(&root, Dataset::Cifar10);
+    assert!(!index_file.exists());
+    let scanned = Lookup::from_bench(&bench, Dataset::Cifar10).unwrap();
+    assert!(!scanned.read_from_index());
+
+    let written = Lookup::write_index(&bench).unwrap();
+    assert!(written.contains(&index_file), "{written:?}");
+    assert!(written.contains(&Lookup::index_path(&root, Dataset::Cifar100)), "{written:?}");
+    let indexed = Lookup::from_bench(&bench, Dataset::Cifar10).unwrap();
+    assert!(indexed.read_from_index());
+    assert_same_lookup(&scanned, &indexed);
+    assert_eq!(
+        indexed.lookup(13433, "jung2023:pgd@1").unwrap(),
+        scanned.lookup(13433, "jung2023:pgd@1").unwrap()
+    );
+
+    // A truncated index is ignored and the tables answer.
+    let bytes = std::fs::read(&index_file).unwrap();
+    std::fs::write(&index_file, &bytes[..bytes.len() - 8]).unwrap();
+    assert!(Lookup::from_index(&bench, Dataset::Cifar10).is_none());
+    let fallback = Lookup::from_bench(&bench, Dataset::Cifar10).unwrap();
+    assert!(!fallback.read_from_index());
+    assert_same_lookup(&scanned, &fallback);
+    std::fs::write(&index_file, &bytes).unwrap();
+    assert!(Lookup::from_index(&bench, Dataset::Cifar10).is_some());
+
+    // A table file written after the index makes it stale.
+    let table_file = bench.files("evaluations")[0].clone();
+    let earlier =
+        std::fs::metadata(&table_file).unwrap().modified().unwrap() - std::time::Duration::from_secs(60);
+    std::fs::File::options().write(true).open(&table_file).unwrap().set_modified(earlier).unwrap();
+    assert!(Lookup::from_index(&bench, Dataset::Cifar10).is_none());
+    assert!(!Lookup::from_bench(&bench, Dataset::Cifar10).unwrap().read_from_index());
+}
+
+#[test]
+fn cli_import_writes_the_lookup_index_and_bench_query_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::common::synthetic_two_source_bench(dir.path());
+    let bench = dir.path().join("cli-bench");
+    let out =
+        nasrob(&["import", "jung2023", s(&dir.path().join("jung2023")), "--bench", s(&bench), "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["lookup_index"], serde_json::json!(["lookup-index/cifar10.bin"]));
+    assert!(bench.join("lookup-index/cifar10.bin").is_file());
+
+    let query = |extra: &[&str]| -> serde_json::Value {
+        let mut args = vec!["bench", "query", "--bench", s(&bench), "--lookups", "1000", "--json"];
+        args.extend_from_slice(extra);
+        let out = nasrob(&args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    let (indexed, scanned) = (query(&[]), query(&["--scan"]));
+    assert_eq!(indexed["opened_from_lookup_index"], true);
+    assert_eq!(scanned["opened_from_lookup_index"], false);
+    assert_eq!(indexed["first_metric"], scanned["first_metric"]);
+    assert_eq!(indexed["first_value_13433"], scanned["first_value_13433"]);
+    assert_eq!(indexed["metrics"], scanned["metrics"]);
+
+    // A second import rewrites the index to cover the new source.
+    let csv = dir.path().join("nats_bench.csv");
+    let out = nasrob(&["import", "nb201-accuracy", s(&csv), "--bench", s(&bench)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("lookup-index/cifar100.bin"), "{}", stdout(&out));
+    assert_eq!(query(&[])["opened_from_lookup_index"], true);
+}
