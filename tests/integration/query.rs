@@ -823,4 +823,17 @@ fn cli_import_writes_the_lookup_index_and_bench_query_reads_it() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("lookup-index/cifar100.bin"), "{}", stdout(&out));
     assert_eq!(query(&[])["opened_from_lookup_index"], true);
+
+    // When the index cannot be written the import still lands, with a note, and opens scan.
+    let blocked = dir.path().join("blocked-bench");
+    std::fs::create_dir_all(&blocked).unwrap();
+    std::fs::write(blocked.join("lookup-index"), "not a folder").unwrap();
+    let out = nasrob(&["import", "nb201-accuracy", s(&csv), "--bench", s(&blocked)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the lookup index was not written"), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("lookup index"), "{}", stdout(&out));
+    let opened = Bench::open(&blocked).unwrap();
+    let lookup = Lookup::from_bench(&opened, Dataset::Cifar10).unwrap();
+    assert!(!lookup.read_from_index());
+    assert!(lookup.lookup(13433, "nb201:clean").unwrap().is_some());
 }

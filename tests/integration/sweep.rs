@@ -78,9 +78,19 @@ fn run_sweep(config: &Path, out: &Path, extra: &[&str]) {
     assert!(output.status.success(), "sweep run failed: {}", stderr(&output));
 }
 
+/// Merges, and checks that the merge left a fresh lookup index for every dataset it wrote.
 fn merge(sweep: &Path, bench: &Path) {
     let output = nasrob(&["sweep", "merge", s(sweep), "--out", s(bench)]);
     assert!(output.status.success(), "merge failed: {}", stderr(&output));
+    let opened = nasrob::store::Bench::open(bench).unwrap();
+    for name in opened.datasets().unwrap() {
+        let dataset: nasrob::dataset::Dataset = name.parse().unwrap();
+        let indexed = nasrob::query::Lookup::from_index(&opened, dataset);
+        assert!(
+            indexed.is_some_and(|l| l.read_from_index()),
+            "no fresh lookup index of {name} after the merge"
+        );
+    }
 }
 
 /// The merged tables with wall-clock columns dropped, each sorted by all its columns.
