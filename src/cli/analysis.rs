@@ -8,8 +8,7 @@ use nasrob::Result;
 use nasrob::export::check_output_file;
 use nasrob::query::Lookup;
 use nasrob::query::analysis::{
-    Constraint, NasRequest, NasTable, Objective, RowSet, correlation_rows, cross_dataset, default_reports,
-    nas_table, parse_algorithms, select_metrics, tau_matrix, trajectory_rows,
+    NasRequest, NasTable, RowSet, correlation_rows, nas_table, tau_request, trajectory_rows,
 };
 use nasrob::query::tau::CorrelationCell;
 use nasrob::store::write_parquet;
@@ -67,29 +66,17 @@ pub fn nas(args: NasArgs) -> Result<()> {
     if let Some(out) = &args.out {
         check_output_file(out)?;
     }
-    let algorithms = parse_algorithms(&args.algorithms)?;
     let lookup = Lookup::open(&args.bench, args.dataset.parse()?)?;
-    let objective = Objective::parse(&lookup, &args.objective)?;
-    let constraints =
-        args.constraints.iter().map(|c| Constraint::parse(&lookup, c)).collect::<Result<Vec<_>>>()?;
-    let reports = match &args.report {
-        Some(names) => names
-            .iter()
-            .map(|r| r.trim())
-            .filter(|r| !r.is_empty())
-            .map(|r| lookup.resolve(r))
-            .collect::<Result<Vec<_>>>()?,
-        None => default_reports(&lookup, &objective),
-    };
-    let request = NasRequest {
-        algorithms,
-        objective,
-        constraints,
-        reports,
-        budget: args.budget,
-        runs: args.runs,
-        seed: args.seed,
-    };
+    let request = NasRequest::parse(
+        &lookup,
+        &args.algorithms,
+        &args.objective,
+        &args.constraints,
+        args.report.as_deref(),
+        args.budget,
+        args.runs,
+        args.seed,
+    )?;
     let table = nas_table(&lookup, &request)?;
     if let Some(out) = &args.out {
         write_parquet(out, &trajectory_rows(&table)?, None)?;
@@ -215,38 +202,11 @@ pub fn tau(args: TauArgs) -> Result<()> {
     }
     let rows = RowSet::parse(&args.rows)?;
     let lookup = Lookup::open(&args.bench, args.dataset.parse()?)?;
-    let xs = select_metrics(&lookup, &args.xs)?;
-    let cells = match &args.cross_dataset {
-        Some(other) => {
-            if !args.ys.is_empty() {
-                return Err(nasrob::Error::input(
-                    "--cross-dataset correlates each --x metric with itself on the other dataset; leave out --y",
-                ));
-            }
-            let other = Lookup::open(&args.bench, other.parse()?)?;
-            cross_dataset(&lookup, &other, &xs, rows)?
-        }
-        None => {
-            let ys = if args.ys.is_empty() {
-                let defaults = ["adversarial/*", "corruption/*"];
-                let present: Vec<String> = defaults
-                    .iter()
-                    .filter(|d| select_metrics(&lookup, &[d.to_string()]).is_ok())
-                    .map(|d| d.to_string())
-                    .collect();
-                if present.is_empty() {
-                    return Err(nasrob::Error::input(format!(
-                        "{} has no adversarial or corruption metrics to correlate with; name --y metrics",
-                        lookup.dataset()
-                    )));
-                }
-                select_metrics(&lookup, &present)?
-            } else {
-                select_metrics(&lookup, &args.ys)?
-            };
-            tau_matrix(&lookup, &xs, &ys, rows)?
-        }
+    let other = match &args.cross_dataset {
+        Some(other) => Some(Lookup::open(&args.bench, other.parse()?)?),
+        None => None,
     };
+    let cells = tau_request(&lookup, &args.xs, &args.ys, other.as_ref(), rows)?;
     if let Some(path) = &args.parquet {
         write_parquet(path, &correlation_rows(&cells, rows)?, None)?;
     }

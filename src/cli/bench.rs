@@ -141,7 +141,7 @@ fn analysis(args: AnalysisBenchArgs) -> Result<()> {
         None => None,
     };
     let oracle = TableOracle::new(
-        MetricColumn { name: args.objective.clone(), values: lookup.column_by_id(objective).to_vec() },
+        MetricColumn { name: args.objective.clone(), values: lookup.values(objective) },
         Vec::new(),
     )?;
     let mut nas = Vec::new();

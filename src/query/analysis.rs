@@ -285,6 +285,38 @@ pub struct NasTable {
     pub trajectories: Vec<(String, Vec<NasRun>)>,
 }
 
+impl NasRequest {
+    /// A request from names as users write them (the `nasrob nas` arguments): algorithms (`all`
+    /// for the four), the objective, constraints, and the report metrics (`None` for
+    /// [`default_reports`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn parse(
+        lookup: &Lookup,
+        algorithms: &[String],
+        objective: &str,
+        constraints: &[String],
+        reports: Option<&[String]>,
+        budget: usize,
+        runs: usize,
+        seed: u64,
+    ) -> Result<NasRequest> {
+        let algorithms = parse_algorithms(algorithms)?;
+        let objective = Objective::parse(lookup, objective)?;
+        let constraints =
+            constraints.iter().map(|c| Constraint::parse(lookup, c)).collect::<Result<Vec<_>>>()?;
+        let reports = match reports {
+            Some(names) => names
+                .iter()
+                .map(|r| r.trim())
+                .filter(|r| !r.is_empty())
+                .map(|r| lookup.resolve(r))
+                .collect::<Result<Vec<_>>>()?,
+            None => default_reports(lookup, &objective),
+        };
+        Ok(NasRequest { algorithms, objective, constraints, reports, budget, runs, seed })
+    }
+}
+
 /// Runs every requested algorithm `runs` times and summarises the final incumbents.
 pub fn nas_table(lookup: &Lookup, request: &NasRequest) -> Result<NasTable> {
     if request.algorithms.is_empty() {
@@ -469,19 +501,12 @@ fn match_selector(lookup: &Lookup, selector: &str) -> Result<Vec<MetricId>> {
         return Ok(lookup.ids().collect());
     }
     if let Some(family) = selector.strip_suffix("/*") {
-        let family = match family {
-            "clean" => MetricFamily::Clean,
-            "adversarial" => MetricFamily::Adversarial,
-            "corruption" => MetricFamily::Corruption,
-            "aggregate" => MetricFamily::Aggregate,
-            "worst_case" => MetricFamily::WorstCase,
-            "cost" => MetricFamily::Cost,
-            "proxy" => MetricFamily::Proxy,
-            other => {
-                return Err(Error::input(format!(
-                    "unknown metric family '{other}': expected clean, adversarial, corruption, aggregate, worst_case, cost or proxy"
-                )));
-            }
+        let Some(&family) = MetricFamily::ALL.iter().find(|f| f.name() == family) else {
+            let names: Vec<&str> = MetricFamily::ALL.iter().map(|f| f.name()).collect();
+            return Err(Error::input(format!(
+                "unknown metric family '{family}': expected one of {}",
+                names.join(", ")
+            )));
         };
         return Ok(lookup.ids().filter(|&id| lookup.info(id).family == family).collect());
     }
@@ -534,6 +559,44 @@ pub fn tau_matrix(
         ids.iter().map(|&id| (display_name(lookup, id), column(lookup, id, &indices))).collect()
     };
     correlate_named(&named(xs), &named(ys))
+}
+
+/// What `nasrob tau` computes from metric selectors: every `xs` metric against every `ys` metric
+/// (by default the adversarial and corruption metrics the lookup has), or, with `cross`, each
+/// `xs` metric against itself on the other dataset's lookup.
+pub fn tau_request(
+    lookup: &Lookup,
+    xs: &[String],
+    ys: &[String],
+    cross: Option<&Lookup>,
+    rows: RowSet,
+) -> Result<Vec<CorrelationCell>> {
+    let x_ids = select_metrics(lookup, xs)?;
+    if let Some(other) = cross {
+        if !ys.is_empty() {
+            return Err(Error::input(
+                "a cross-dataset correlation pairs each x metric with itself on the other dataset; leave out the y metrics",
+            ));
+        }
+        return cross_dataset(lookup, other, &x_ids, rows);
+    }
+    let y_ids = if ys.is_empty() {
+        let present: Vec<String> = ["adversarial/*", "corruption/*"]
+            .iter()
+            .filter(|d| select_metrics(lookup, &[d.to_string()]).is_ok())
+            .map(|d| d.to_string())
+            .collect();
+        if present.is_empty() {
+            return Err(Error::input(format!(
+                "{} has no adversarial or corruption metrics to correlate with; name y metrics",
+                lookup.dataset()
+            )));
+        }
+        select_metrics(lookup, &present)?
+    } else {
+        select_metrics(lookup, ys)?
+    };
+    tau_matrix(lookup, &x_ids, &y_ids, rows)
 }
 
 /// Correlations of each metric on one dataset with the same metric on another, over `rows`:

@@ -13,6 +13,10 @@ pub enum QueryError {
     EmptySelection(String),
     #[error("unknown algorithm '{0}': expected one of rs, re, ls, bananas")]
     UnknownAlgorithm(String),
+    /// A metric name the lookup does not have; the message names similar ones and the command
+    /// that lists them all.
+    #[error("{0}")]
+    UnknownMetric(String),
     #[error("metric '{0}' has no values")]
     NoValues(String),
     #[error("{what} has {found} values, expected {expected}")]

@@ -63,6 +63,38 @@ pub enum MetricFamily {
     Proxy,
 }
 
+impl MetricFamily {
+    pub const ALL: [MetricFamily; 7] = [
+        MetricFamily::Clean,
+        MetricFamily::Adversarial,
+        MetricFamily::Corruption,
+        MetricFamily::Aggregate,
+        MetricFamily::WorstCase,
+        MetricFamily::Cost,
+        MetricFamily::Proxy,
+    ];
+
+    /// The family's name as JSON output and selectors write it (`worst_case`, `proxy`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricFamily::Clean => "clean",
+            MetricFamily::Adversarial => "adversarial",
+            MetricFamily::Corruption => "corruption",
+            MetricFamily::Aggregate => "aggregate",
+            MetricFamily::WorstCase => "worst_case",
+            MetricFamily::Cost => "cost",
+            MetricFamily::Proxy => "proxy",
+        }
+    }
+}
+
+impl MetricId {
+    /// The metric's position in [`Lookup::metrics`].
+    pub fn position(self) -> usize {
+        self.0 as usize
+    }
+}
+
 /// A metric of the lookup and the source that measured it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct MetricInfo {
@@ -98,7 +130,9 @@ pub struct Lookup {
     /// The benchmark folder, for messages that name a command to run on it.
     bench_root: PathBuf,
     metrics: Vec<MetricInfo>,
-    columns: Vec<Vec<Option<f64>>>,
+    /// Per metric, the value of every index; NaN where the index has none (measured values are
+    /// never NaN: loading skips NaN rows), so a column is a plain array that Python can share.
+    columns: Vec<Vec<f64>>,
     /// Whether this lookup was read from the benchmark's lookup index.
     from_index: bool,
     /// Per metric, bit i set when index i has a value of its own.
@@ -397,6 +431,12 @@ impl Lookup {
     }
 
     fn insert(&mut self, info: MetricInfo, column: Vec<Option<f64>>, own: Vec<u64>) {
+        let column = column.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+        self.insert_dense(info, column, own);
+    }
+
+    /// Adds a metric whose column already holds NaN where an index has no value.
+    fn insert_dense(&mut self, info: MetricInfo, column: Vec<f64>, own: Vec<u64>) {
         let id = MetricId(self.metrics.len() as u32);
         self.by_name.entry(info.name.clone()).or_default().push(id);
         self.sources.insert(info.source.clone());
@@ -431,13 +471,12 @@ impl Lookup {
                 let mut all = true;
                 let mut all_own = true;
                 for &m in &parts {
-                    match self.columns[m][i] {
-                        Some(v) => sum += v,
-                        None => {
-                            all = false;
-                            break;
-                        }
+                    let value = self.columns[m][i];
+                    if value.is_nan() {
+                        all = false;
+                        break;
                     }
+                    sum += value;
                     all_own &= self.own[m][i / 64] & (1 << (i % 64)) != 0;
                 }
                 if all {
@@ -474,6 +513,11 @@ impl Lookup {
 
     pub fn info(&self, id: MetricId) -> &MetricInfo {
         &self.metrics[id.0 as usize]
+    }
+
+    /// The id of the metric at `position` in [`Lookup::metrics`], if there is one.
+    pub fn metric_at(&self, position: usize) -> Option<MetricId> {
+        (position < self.metrics.len()).then_some(MetricId(position as u32))
     }
 
     /// Ids of every metric, in [`Lookup::metrics`] order.
@@ -533,18 +577,19 @@ impl Lookup {
             let shown: Vec<&str> = similar.iter().copied().take(12).collect();
             format!(" (similar: {})", shown.join(", "))
         };
-        Error::input(format!(
+        Error::Query(super::QueryError::UnknownMetric(format!(
             "unknown metric '{spec}' for {}{hint}; `{}` lists the metrics",
             self.dataset,
             self.metrics_command()
-        ))
+        )))
     }
 
     /// The value of `metric` at `index`; `None` when neither the index nor its isomorphism class
     /// has one, or `index` is out of range. No hashing: for hot loops.
     #[inline]
     pub fn get(&self, metric: MetricId, index: usize) -> Option<f64> {
-        self.columns[metric.0 as usize].get(index).copied().flatten()
+        let value = *self.columns[metric.0 as usize].get(index)?;
+        (!value.is_nan()).then_some(value)
     }
 
     /// The value of the metric named `metric` at `index`. Bad input for an unknown or ambiguous
@@ -570,13 +615,20 @@ impl Lookup {
         Some(Answer { value, from_index })
     }
 
-    /// The column of `metric`, aligned by NB201 index (length 15,625).
-    pub fn column(&self, metric: &str) -> Result<&[Option<f64>]> {
+    /// The column of `metric`, aligned by NB201 index (length 15,625), NaN where an index has no
+    /// value.
+    pub fn column(&self, metric: &str) -> Result<&[f64]> {
         Ok(self.column_by_id(self.resolve(metric)?))
     }
 
-    pub fn column_by_id(&self, metric: MetricId) -> &[Option<f64>] {
+    /// The column of `metric` (see [`Lookup::column`]).
+    pub fn column_by_id(&self, metric: MetricId) -> &[f64] {
         &self.columns[metric.0 as usize]
+    }
+
+    /// The values of `metric` by NB201 index, `None` where an index has none.
+    pub fn values(&self, metric: MetricId) -> Vec<Option<f64>> {
+        self.column_by_id(metric).iter().map(|&v| (!v.is_nan()).then_some(v)).collect()
     }
 
     /// Whether `index` has a value of `metric` of its own (not borrowed from its class).

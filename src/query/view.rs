@@ -241,8 +241,7 @@ pub struct NasSettings {
 
 pub fn run_nas(view: &BenchView, settings: &NasSettings) -> Result<NasResult> {
     let search = view.metric(&settings.search)?;
-    let column =
-        MetricColumn { name: search.name.clone(), values: view.lookup.column_by_id(search.id).to_vec() };
+    let column = MetricColumn { name: search.name.clone(), values: view.lookup.values(search.id) };
     let oracle = TableOracle::new(column, Vec::new())?;
     let optimum = oracle
         .search_optimum()

@@ -746,8 +746,8 @@ fn assert_same_lookup(a: &Lookup, b: &Lookup) {
     };
     assert_eq!(infos(a), infos(b));
     for (ia, ib) in a.ids().zip(b.ids()) {
-        let bits = |c: &[Option<f64>]| c.iter().map(|v| v.map(f64::to_bits)).collect::<Vec<_>>();
-        assert_eq!(bits(a.column_by_id(ia)), bits(b.column_by_id(ib)), "{}", a.info(ia).qualified());
+        let bits = |v: Vec<Option<f64>>| v.into_iter().map(|v| v.map(f64::to_bits)).collect::<Vec<_>>();
+        assert_eq!(bits(a.values(ia)), bits(b.values(ib)), "{}", a.info(ia).qualified());
     }
 }
 

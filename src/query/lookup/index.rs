@@ -72,7 +72,7 @@ pub fn write(bench: &Bench, lookup: &Lookup) -> Result<PathBuf> {
         out.extend_from_slice(&(info.answerable as u64).to_le_bytes());
         let mut present = [0u64; WORDS];
         for (i, value) in column.iter().enumerate() {
-            if value.is_some() {
+            if !value.is_nan() {
                 present[i / 64] |= 1 << (i % 64);
             }
         }
@@ -80,7 +80,8 @@ pub fn write(bench: &Bench, lookup: &Lookup) -> Result<PathBuf> {
             out.extend_from_slice(&word.to_le_bytes());
         }
         for value in column {
-            out.extend_from_slice(&value.unwrap_or(0.0).to_le_bytes());
+            let value = if value.is_nan() { 0.0 } else { *value };
+            out.extend_from_slice(&value.to_le_bytes());
         }
     }
     let target = path(bench.root(), lookup.dataset);
@@ -125,12 +126,12 @@ pub fn read(bench: &Bench, dataset: Dataset) -> Option<Lookup> {
         let column = values
             .chunks_exact(8)
             .enumerate()
-            .map(|(i, v)| {
-                (present[i / 64] & (1 << (i % 64)) != 0)
-                    .then(|| f64::from_le_bytes(v.try_into().unwrap_or([0; 8])))
+            .map(|(i, v)| match present[i / 64] & (1 << (i % 64)) != 0 {
+                true => f64::from_le_bytes(v.try_into().unwrap_or([0; 8])),
+                false => f64::NAN,
             })
             .collect();
-        lookup.insert(MetricInfo { name, source, family, measured, answerable }, column, own);
+        lookup.insert_dense(MetricInfo { name, source, family, measured, answerable }, column, own);
     }
     lookup.from_index = true;
     (r.at == bytes.len()).then_some(lookup)
