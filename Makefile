@@ -76,7 +76,7 @@ if [ -z "$${LIBTORCH:-}" ]; then \
 fi;
 endef
 
-.PHONY: demo test test-query build build-query install fmt device-bundle
+.PHONY: demo test test-python test-query build build-query install fmt device-bundle
 
 build:
 	@$(with_sysdeps) $(with_torch) cargo build --locked
@@ -121,8 +121,8 @@ demo: build
 # and Debian's Chromium, which renders the report. Under CI (CI=true) a test whose prerequisite
 # is missing fails; elsewhere it is skipped, and the skips are counted at the end of `make test`.
 TEST_VENV ?= $(NASROB_CACHE)/test-venv
-TEST_PYTHON_PACKAGES := numpy scipy pandas pyarrow matplotlib pillow pyyaml nbformat
-TEST_PYTHON_IMPORTS := numpy, scipy, pandas, pyarrow, matplotlib, PIL, yaml, nbformat
+TEST_PYTHON_PACKAGES := numpy scipy pandas pyarrow matplotlib pillow pyyaml nbformat pytest polars
+TEST_PYTHON_IMPORTS := numpy, scipy, pandas, pyarrow, matplotlib, PIL, yaml, nbformat, pytest, polars
 SKIP_LOG := $(CARGO_TARGET_DIR)/nasrob-skipped-tests.txt
 define with_test_prerequisites
 if [ -z "$${NASROB_TEST_PYTHON:-}" ]; then \
@@ -149,6 +149,7 @@ test:
 	@$(with_sysdeps) $(with_test_prerequisites) cargo test --locked --no-default-features
 	@$(with_torch) cargo clippy --locked --all-targets -- -D warnings
 	@$(with_torch) $(with_test_prerequisites) cargo test --locked
+	@$(MAKE) --no-print-directory test-python
 	@if [ -s "$(SKIP_LOG)" ]; then \
 	  echo "nasrob: $$(sort -u "$(SKIP_LOG)" | wc -l) tests skipped:"; sort -u "$(SKIP_LOG)" | sed 's/^/  /'; \
 	else echo "nasrob: 0 tests skipped"; fi
@@ -163,6 +164,20 @@ device-bundle:
 	  mkdir -p bench/device-bin && rm -f bench/device-bin/* && \
 	  strip -o bench/device-bin/nasrob "$(NASROB)" && strip -o bench/device-bin/integration "$$tests" && \
 	  xz -T0 -6 bench/device-bin/nasrob bench/device-bin/integration && du -sh bench/device-bin/*
+
+# The Python package (python/) against the CLI: the extension is built by cargo in the tests'
+# profile and target folder, so it reuses the dependencies compiled above, and is imported from a
+# staging folder beside the build outputs; pytest runs in the tests' virtual environment.
+PYTHON_STAGE := $(CARGO_TARGET_DIR)/python-stage
+test-python:
+	@$(with_sysdeps) $(with_test_prerequisites) export PYO3_PYTHON="$$NASROB_TEST_PYTHON"; \
+	  cargo clippy --locked -p nasrob-python --all-targets -- -D warnings && \
+	  cargo build --locked -p nasrob-python && \
+	  rm -rf "$(PYTHON_STAGE)" && mkdir -p "$(PYTHON_STAGE)/nasrob" && \
+	  cp python/nasrob/*.py python/nasrob/*.pyi python/nasrob/py.typed "$(PYTHON_STAGE)/nasrob/" && \
+	  ln -s "$(CARGO_TARGET_DIR)/debug/lib_native.so" "$(PYTHON_STAGE)/nasrob/_native.so" && \
+	  { [ -x "$(NASROB)" ] || cargo build --locked --no-default-features; } && \
+	  NASROB_BIN="$(NASROB)" PYTHONPATH="$(PYTHON_STAGE)" "$$NASROB_TEST_PYTHON" -m pytest -q -p no:cacheprovider python/tests
 
 test-query:
 	@$(with_sysdeps) cargo test --locked --no-default-features
