@@ -84,12 +84,21 @@ build:
 build-query:
 	@$(with_sysdeps) cargo build --release --locked --no-default-features
 
-# A release binary in $(PREFIX)/bin. It finds libtorch through its rpath (the folder it was built
-# against), so on a cluster install into, and build against, folders the compute nodes see.
+# Release binaries in $(PREFIX)/bin: `nasrob`, built without libtorch, which runs the query, space,
+# import, tau, nas, plot and report commands without loading it, and `nasrob-engine`, the default
+# build, which `nasrob` hands everything else to (training, attacks, sweeps, doctor, help). The
+# engine finds libtorch through its rpath (the folder it was built against), so on a cluster
+# install into, and build against, folders the compute nodes see.
 PREFIX ?= $(HOME)/.local
 install:
-	@$(with_sysdeps) $(with_torch) cargo install --locked --path . --root "$(PREFIX)" --force && \
-	  echo "nasrob: installed $(PREFIX)/bin/nasrob (libtorch from $$LIBTORCH)" && \
+	@$(with_sysdeps) $(with_torch) mkdir -p "$(PREFIX)/bin" && \
+	  cargo build --release --locked && \
+	  install -m 755 "$(CARGO_TARGET_DIR)/release/nasrob" "$(PREFIX)/bin/nasrob-engine.tmp" && \
+	  cargo build --release --locked --no-default-features && \
+	  install -m 755 "$(CARGO_TARGET_DIR)/release/nasrob" "$(PREFIX)/bin/nasrob.tmp" && \
+	  mv -f "$(PREFIX)/bin/nasrob-engine.tmp" "$(PREFIX)/bin/nasrob-engine" && \
+	  mv -f "$(PREFIX)/bin/nasrob.tmp" "$(PREFIX)/bin/nasrob" && \
+	  echo "nasrob: installed $(PREFIX)/bin/nasrob and $(PREFIX)/bin/nasrob-engine (libtorch from $$LIBTORCH)" && \
 	  "$(PREFIX)/bin/nasrob" doctor
 
 FROST_WHEEL_DIR := $(NASROB_CACHE)/downloads

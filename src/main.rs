@@ -13,8 +13,22 @@ fn main() -> ExitCode {
     exit_1_on_panic();
     let args = match cli::Cli::try_parse() {
         Ok(args) => args,
-        Err(e) => return cli::argument_error(&e),
+        Err(e) => {
+            #[cfg(not(feature = "torch"))]
+            if e.kind() != clap::error::ErrorKind::DisplayVersion
+                && let Some(code) = cli::engine::forward()
+            {
+                return code;
+            }
+            return cli::argument_error(&e);
+        }
     };
+    #[cfg(not(feature = "torch"))]
+    if args.reports_libtorch()
+        && let Some(code) = cli::engine::forward()
+    {
+        return code;
+    }
     match cli::run(args) {
         Ok(()) => ExitCode::from(nasrob::error::EXIT_OK),
         Err(err @ nasrob::Error::Interrupted(_)) => {

@@ -20,7 +20,7 @@ pub fn run(args: DoctorArgs) -> Result<()> {
         Some("cuda") => {
             if !report.torch_feature {
                 return Err(nasrob::Error::Environment(
-                    "no CUDA: this nasrob was built without libtorch (the query-only build); install the default build".into(),
+                    "no CUDA: this nasrob was built without libtorch (the query-only build); install the default build (`make install` puts it beside this one as nasrob-engine)".into(),
                 ));
             }
             if !report.cuda_available || report.cuda_device_count == 0 {

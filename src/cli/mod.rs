@@ -9,6 +9,8 @@ mod corrupt;
 mod corrupt_eval;
 mod data;
 mod doctor;
+#[cfg(not(feature = "torch"))]
+pub mod engine;
 mod export;
 mod import;
 mod output;
@@ -102,6 +104,14 @@ enum Command {
     /// Write one self-contained HTML report of a benchmark: provenance, contents, failures,
     /// headline tables and figures.
     Report(report::ReportArgs),
+}
+
+impl Cli {
+    /// Whether the command reports the libtorch build (`doctor`), which an install's engine knows.
+    #[cfg(not(feature = "torch"))]
+    pub fn reports_libtorch(&self) -> bool {
+        matches!(self.command, Command::Doctor(_))
+    }
 }
 
 pub fn run(cli: Cli) -> Result<()> {

@@ -9,6 +9,8 @@ mod attack;
 mod bench;
 mod common;
 mod data;
+#[cfg(not(feature = "torch"))]
+mod engine;
 mod export;
 mod fuzz;
 #[cfg(feature = "torch")]
