@@ -79,5 +79,9 @@ fn passive_openmp() {
     }
     let Ok(exe) = std::env::current_exe() else { return };
     // `exec` returns only when it failed; the command then runs with libgomp's default policy.
-    let _ = std::process::Command::new(exe).args(&args[1..]).env("OMP_WAIT_POLICY", "PASSIVE").exec();
+    let _ = std::process::Command::new(exe)
+        .arg0(&args[0])
+        .args(&args[1..])
+        .env("OMP_WAIT_POLICY", "PASSIVE")
+        .exec();
 }

@@ -35,8 +35,11 @@ fn engine() -> Option<PathBuf> {
 /// cannot be started.
 pub fn forward() -> Option<ExitCode> {
     let engine = engine()?;
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let error = std::process::Command::new(&engine).args(&args).env(FORWARDED_VARIABLE, "1").exec();
+    let mut args = std::env::args_os();
+    // The engine's usage lines and messages name the command the user typed, not the engine.
+    let typed: OsString = args.next().unwrap_or_else(|| "nasrob".into());
+    let error =
+        std::process::Command::new(&engine).arg0(typed).args(args).env(FORWARDED_VARIABLE, "1").exec();
     let how = match std::env::var_os(ENGINE_VARIABLE).filter(|p| !p.is_empty()) {
         Some(_) => format!("unset {ENGINE_VARIABLE} or point it at a nasrob built with libtorch"),
         None => {
