@@ -62,7 +62,9 @@ def tau(
     Metrics are names (``clean``, ``pgd@1``), globs (``pgd@*``), families (``adversarial/*``,
     ``corruption/*``, ``proxy/*``) or ``all``; ``y`` defaults to the adversarial and corruption
     metrics. ``rows`` is ``unique`` (one architecture per isomorphism class) or ``all``. With
-    ``cross_dataset``, each ``x`` metric is correlated with itself on that dataset.
+    ``cross_dataset``, each ``x`` metric is correlated with itself on that dataset. Where the
+    benchmark has metrics measured at several seeds, the columns x_noise_ceiling and
+    y_noise_ceiling give each metric's Kendall tau-b between two seeds' values.
 
     >>> nasrob.tau("bench", "cifar10", x="clean", y=["pgd@*", "fgsm@1"])
     """

@@ -291,7 +291,8 @@ fn rows_to_columns<'py>(py: Python<'py>, rows: &Rows) -> PyResult<Bound<'py, PyD
 }
 
 /// Kendall's tau-b, Spearman's rho and Pearson's r of every x metric with every y metric, as
-/// columns (those of `nasrob tau --parquet`).
+/// columns (those of `nasrob tau --parquet`, and the noise ceilings of x and y where the benchmark
+/// has several seeds).
 #[pyfunction]
 #[pyo3(signature = (bench, dataset = "cifar10", x = vec!["clean/*".to_string()], y = Vec::new(), cross_dataset = None, rows = "unique"))]
 fn tau_columns<'py>(
@@ -309,10 +310,19 @@ fn tau_columns<'py>(
     let computed = py.detach(move || {
         let lookup = RustLookup::open(&bench, dataset)?;
         let other = other.map(|d| RustLookup::open(&bench, d)).transpose()?;
-        let cells = tau_request(&lookup, &x, &y, other.as_ref(), rows)?;
-        correlation_rows(&cells, rows)
+        let tau = tau_request(&lookup, &x, &y, other.as_ref(), rows)?;
+        let ceiling = |name: &str| tau.noise_ceilings.get(name).map(|c| c.kendall_tau_b);
+        let ceilings: Option<(Vec<_>, Vec<_>)> = (!tau.noise_ceilings.is_empty())
+            .then(|| tau.cells.iter().map(|c| (ceiling(&c.x), ceiling(&c.y))).unzip());
+        Ok::<_, Error>((correlation_rows(&tau.cells, rows)?, ceilings))
     });
-    rows_to_columns(py, &computed.map_err(python_error)?)
+    let (rows, ceilings) = computed.map_err(python_error)?;
+    let columns = rows_to_columns(py, &rows)?;
+    if let Some((x, y)) = ceilings {
+        columns.set_item("x_noise_ceiling", x)?;
+        columns.set_item("y_noise_ceiling", y)?;
+    }
+    Ok(columns)
 }
 
 /// Every query of every run of tabular NAS, as columns (those of `nasrob nas --out`).

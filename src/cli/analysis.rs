@@ -1,5 +1,6 @@
 //! `nasrob nas` (tabular NAS over a benchmark) and `nasrob tau` (correlation matrices).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -8,8 +9,9 @@ use nasrob::Result;
 use nasrob::export::check_output_file;
 use nasrob::query::Lookup;
 use nasrob::query::analysis::{
-    NasRequest, NasTable, RowSet, correlation_rows, nas_table, tau_request, trajectory_rows,
+    NasRequest, NasTable, RowSet, TauCells, correlation_rows, nas_table, tau_request, trajectory_rows,
 };
+use nasrob::query::seeds::NoiseCeiling;
 use nasrob::query::tau::CorrelationCell;
 use nasrob::store::write_parquet;
 
@@ -206,11 +208,11 @@ pub fn tau(args: TauArgs) -> Result<()> {
         Some(other) => Some(Lookup::open(&args.bench, other.parse()?)?),
         None => None,
     };
-    let cells = tau_request(&lookup, &args.xs, &args.ys, other.as_ref(), rows)?;
+    let TauCells { cells, noise_ceilings } = tau_request(&lookup, &args.xs, &args.ys, other.as_ref(), rows)?;
     if let Some(path) = &args.parquet {
         write_parquet(path, &correlation_rows(&cells, rows)?, None)?;
     }
-    let table = flat_table(&cells);
+    let table = flat_table(&cells, &noise_ceilings);
     if args.json {
         return print_json(&serde_json::json!({
             "bench": args.bench,
@@ -222,30 +224,46 @@ pub fn tau(args: TauArgs) -> Result<()> {
     if args.csv {
         return table.print_csv();
     }
-    print_tau_text(&cells, rows, lookup.dataset().name());
+    print_tau_text(&cells, &noise_ceilings, rows, lookup.dataset().name());
     if let Some(path) = &args.parquet {
         println!("cells: {}", path.display());
     }
     Ok(())
 }
 
-fn flat_table(cells: &[CorrelationCell]) -> Table {
-    let mut table = Table::new(&["x", "y", "n", "kendall_tau_b", "spearman", "pearson"]);
+/// One row per pair; with the columns x_noise_ceiling and y_noise_ceiling (Kendall tau-b between
+/// two seeds' values) when some metric has values at several seeds.
+fn flat_table(cells: &[CorrelationCell], ceilings: &BTreeMap<String, NoiseCeiling>) -> Table {
+    let mut headers = vec!["x", "y", "n", "kendall_tau_b", "spearman", "pearson"];
+    if !ceilings.is_empty() {
+        headers.extend(["x_noise_ceiling", "y_noise_ceiling"]);
+    }
+    let mut table = Table::new(&headers);
+    let ceiling = |name: &str| ceilings.get(name).map_or(Cell::Null, |c| Cell::Float(c.kendall_tau_b));
     for c in cells {
-        table.push(vec![
+        let mut row = vec![
             Cell::Str(c.x.clone()),
             Cell::Str(c.y.clone()),
             Cell::Int(c.correlation.n as i64),
             c.correlation.kendall_tau_b.map_or(Cell::Null, Cell::Float),
             c.correlation.spearman.map_or(Cell::Null, Cell::Float),
             c.correlation.pearson.map_or(Cell::Null, Cell::Float),
-        ]);
+        ];
+        if !ceilings.is_empty() {
+            row.extend([ceiling(&c.x), ceiling(&c.y)]);
+        }
+        table.push(row);
     }
     table
 }
 
 /// One line per y metric with τ, ρ and r for each x metric: readable for the usual few x.
-fn print_tau_text(cells: &[CorrelationCell], rows: RowSet, dataset: &str) {
+fn print_tau_text(
+    cells: &[CorrelationCell],
+    ceilings: &BTreeMap<String, NoiseCeiling>,
+    rows: RowSet,
+    dataset: &str,
+) {
     let mut xs: Vec<&str> = Vec::new();
     for c in cells {
         if !xs.contains(&c.x.as_str()) {
@@ -262,19 +280,36 @@ fn print_tau_text(cells: &[CorrelationCell], rows: RowSet, dataset: &str) {
         "{dataset}: {} pairs over {rows_text}; n = {n_min}..{n_max} architectures per pair (tau: Kendall tau-b, rho: Spearman, r: Pearson)",
         cells.len()
     );
+    if !ceilings.is_empty() {
+        println!(
+            "ceiling: the noise ceiling of a metric measured at several seeds, Kendall tau-b between two seeds' values (mean over seed pairs)"
+        );
+    }
+    let f = |v: Option<f64>| v.map_or(Cell::Null, |v| Cell::Float(round(v, 4)));
+    let ceiling = |name: &str| f(ceilings.get(name).map(|c| c.kendall_tau_b));
     for x in xs {
         println!();
-        println!("x = {x}");
-        let mut table = Table::new(&["y", "n", "tau", "rho", "r"]);
+        match ceilings.get(x) {
+            Some(c) => println!("x = {x} (noise ceiling tau {:.4})", c.kendall_tau_b),
+            None => println!("x = {x}"),
+        }
+        let mut headers = vec!["y", "n", "tau", "rho", "r"];
+        if !ceilings.is_empty() {
+            headers.push("ceiling");
+        }
+        let mut table = Table::new(&headers);
         for c in cells.iter().filter(|c| c.x == x) {
-            let f = |v: Option<f64>| v.map_or(Cell::Null, |v| Cell::Float(round(v, 4)));
-            table.push(vec![
+            let mut row = vec![
                 Cell::Str(c.y.clone()),
                 Cell::Int(c.correlation.n as i64),
                 f(c.correlation.kendall_tau_b),
                 f(c.correlation.spearman),
                 f(c.correlation.pearson),
-            ]);
+            ];
+            if !ceilings.is_empty() {
+                row.push(ceiling(&c.y));
+            }
+            table.push(row);
         }
         let _ = table.print_text(usize::MAX);
     }

@@ -76,6 +76,10 @@ impl Table {
         self.rows.push(row);
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     pub fn from_frame(df: &DataFrame) -> Result<Table> {
         let headers: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
         let mut rows: Vec<Vec<Cell>> = (0..df.height()).map(|_| Vec::with_capacity(headers.len())).collect();

@@ -235,6 +235,20 @@ fn score(args: ScoreArgs) -> Result<()> {
         println!();
         table.print_text(usize::MAX)?;
     }
+    if seeds {
+        let ceilings: Vec<String> = targets
+            .iter()
+            .filter_map(|t| {
+                let c = cells.iter().find(|c| c.target == *t)?.target_noise_ceiling?;
+                Some(format!("{t} {c:.3}"))
+            })
+            .collect();
+        println!();
+        println!(
+            "noise ceiling of the targets (Kendall tau-b between two seeds' values): {}",
+            if ceilings.is_empty() { "none has several seeds".to_string() } else { ceilings.join(", ") }
+        );
+    }
     Ok(())
 }
 
@@ -251,16 +265,26 @@ fn eval(args: EvalArgs) -> Result<()> {
         rows: RowSet::parse(&args.rows)?,
     };
     let cells = evaluate(&options)?;
-    let mut flat = Table::new(&["proxy", "source", "target", "n", "kendall_tau_b", "spearman"]);
+    let seeds = cells.iter().any(|c| c.proxy_noise_ceiling.is_some() || c.target_noise_ceiling.is_some());
+    let mut headers = vec!["proxy", "source", "target", "n", "kendall_tau_b", "spearman"];
+    if seeds {
+        headers.extend(["proxy_noise_ceiling", "target_noise_ceiling"]);
+    }
+    let mut flat = Table::new(&headers);
+    let optional = |v: Option<f64>| v.map_or(Cell::Null, Cell::Float);
     for c in &cells {
-        flat.push(vec![
+        let mut row = vec![
             Cell::Str(c.proxy.clone()),
             Cell::Str(c.source.clone()),
             Cell::Str(c.target.clone()),
             Cell::Int(c.n as i64),
-            c.kendall_tau_b.map_or(Cell::Null, Cell::Float),
-            c.spearman.map_or(Cell::Null, Cell::Float),
-        ]);
+            optional(c.kendall_tau_b),
+            optional(c.spearman),
+        ];
+        if seeds {
+            row.extend([optional(c.proxy_noise_ceiling), optional(c.target_noise_ceiling)]);
+        }
+        flat.push(row);
     }
     if args.json {
         return print_json(&serde_json::json!({
@@ -318,6 +342,20 @@ fn eval(args: EvalArgs) -> Result<()> {
             table.push(row);
         }
         table.print_text(usize::MAX)?;
+    }
+    if seeds {
+        let ceilings: Vec<String> = targets
+            .iter()
+            .filter_map(|t| {
+                let c = cells.iter().find(|c| c.target == *t)?.target_noise_ceiling?;
+                Some(format!("{t} {c:.3}"))
+            })
+            .collect();
+        println!();
+        println!(
+            "noise ceiling of the targets (Kendall tau-b between two seeds' values): {}",
+            if ceilings.is_empty() { "none has several seeds".to_string() } else { ceilings.join(", ") }
+        );
     }
     Ok(())
 }

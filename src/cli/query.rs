@@ -3,6 +3,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use nasrob::dataset::Dataset;
+use nasrob::query::lookup::canonical_name;
+use nasrob::query::seeds::{SeedSummary, SeedValues};
 use nasrob::query::{Lookup, MetricId};
 use nasrob::space::SearchSpace;
 use nasrob::store::Bench;
@@ -23,6 +25,31 @@ pub enum QueryCommand {
     /// The benchmark at a glance: best architectures by clean, mean adversarial and mean
     /// corruption accuracy, and Kendall's tau of clean accuracy with every attack and radius.
     Summary(SummaryArgs),
+    /// Seed variance of the metrics measured at several seeds: per metric the seeds, the
+    /// architectures measured at two or more, the mean and largest standard deviation over seeds
+    /// (numpy's, ddof 0), and the noise ceiling of rank correlation (Kendall tau-b between two
+    /// seeds' values over architectures, averaged over seed pairs); with --arch, one
+    /// architecture's values per seed.
+    Seeds(SeedsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SeedsArgs {
+    /// Benchmark folder.
+    #[arg(long)]
+    bench: PathBuf,
+    /// Dataset.
+    #[arg(long)]
+    dataset: String,
+    /// Only these metrics, repeatable: a name (pgd@1) or source:name (nasrob:clean).
+    #[arg(long = "metric")]
+    metrics: Vec<String>,
+    /// One architecture (an NB201 index or an arch string): its values per seed and their
+    /// statistics instead of the summary over the space.
+    #[arg(long, allow_hyphen_values = true)]
+    arch: Option<String>,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Args, Debug)]
@@ -103,6 +130,7 @@ pub fn run(cmd: QueryCommand) -> Result<()> {
         QueryCommand::Sql(args) => sql(args),
         QueryCommand::Metrics(args) => metrics(args),
         QueryCommand::Summary(args) => summary(args),
+        QueryCommand::Seeds(args) => seeds(args),
     }
 }
 
@@ -228,14 +256,10 @@ fn metrics(args: MetricsArgs) -> Result<()> {
     let lookup = Lookup::open(&args.bench, dataset)?;
     let mut table = Table::new(&["metric", "source", "family", "measured", "answerable", "qualified"]);
     for info in lookup.metrics() {
-        let family = serde_json::to_value(info.family)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
         table.push(vec![
             Cell::Str(info.name.clone()),
             Cell::Str(info.source.clone()),
-            Cell::Str(family),
+            Cell::Str(info.family.name().to_string()),
             Cell::Int(info.measured as i64),
             Cell::Int(info.answerable as i64),
             Cell::Str(info.qualified()),
@@ -248,4 +272,83 @@ fn metrics(args: MetricsArgs) -> Result<()> {
         return table.print_csv();
     }
     table.print_text(usize::MAX)
+}
+
+fn seeds(args: SeedsArgs) -> Result<()> {
+    let dataset: Dataset = args.dataset.parse()?;
+    let values = SeedValues::open(&Bench::open(&args.bench)?, dataset)?;
+    let mut summaries = values.summaries()?;
+    if !args.metrics.is_empty() {
+        let names: Vec<String> = args.metrics.iter().map(|m| canonical_name(m.trim())).collect();
+        let matches =
+            |name: &str, s: &SeedSummary| name == s.metric || name == format!("{}:{}", s.source, s.metric);
+        if let Some((asked, _)) =
+            args.metrics.iter().zip(&names).find(|(_, name)| !summaries.iter().any(|s| matches(name, s)))
+        {
+            let known: Vec<String> = summaries.iter().map(|s| format!("{}:{}", s.source, s.metric)).collect();
+            return Err(Error::input(format!(
+                "metric '{asked}' has no values at several seeds for {dataset}; those that have: {}",
+                known.join(", ")
+            )));
+        }
+        summaries.retain(|s| names.iter().any(|name| matches(name, s)));
+    }
+    let table = match &args.arch {
+        Some(arch) => {
+            let index = SearchSpace::nb201().resolve(arch)?;
+            let mut table = Table::new(&["metric", "seeds", "mean", "std", "min", "max", "values"]);
+            for s in &summaries {
+                let per_seed = values.values(&s.source, &s.metric, index);
+                let Some(stats) = values.stats(&s.source, &s.metric, index) else { continue };
+                let listed: Vec<String> = per_seed.iter().map(|(seed, v)| format!("{seed}:{v}")).collect();
+                table.push(vec![
+                    Cell::Str(format!("{}:{}", s.source, s.metric)),
+                    Cell::Int(stats.seeds as i64),
+                    Cell::Float(stats.mean),
+                    Cell::Float(stats.std),
+                    Cell::Float(stats.min),
+                    Cell::Float(stats.max),
+                    Cell::Str(listed.join(" ")),
+                ]);
+            }
+            if table.is_empty() {
+                return Err(Error::input(format!(
+                    "architecture {index} has no values with a seed for {dataset}; `nasrob query seeds --bench {} --dataset {dataset}` lists the metrics that have",
+                    args.bench.display()
+                )));
+            }
+            table
+        }
+        None => {
+            let mut table = Table::new(&[
+                "metric",
+                "seeds",
+                "architectures",
+                "mean_std",
+                "max_std",
+                "noise_ceiling_tau",
+                "seed_pairs",
+            ]);
+            for s in &summaries {
+                let optional = |v: Option<f64>| v.map_or(Cell::Null, Cell::Float);
+                table.push(vec![
+                    Cell::Str(format!("{}:{}", s.source, s.metric)),
+                    Cell::Int(s.seeds.len() as i64),
+                    Cell::Int(s.architectures as i64),
+                    optional(s.mean_std),
+                    optional(s.max_std),
+                    optional(s.noise_ceiling.map(|c| c.kendall_tau_b)),
+                    Cell::Int(s.noise_ceiling.map_or(0, |c| c.seed_pairs) as i64),
+                ]);
+            }
+            table
+        }
+    };
+    if args.output.json {
+        return print_json(&serde_json::Value::Array(table.json_rows()));
+    }
+    if args.output.csv {
+        return table.print_csv();
+    }
+    table.print_text(args.output.max_rows)
 }

@@ -18,12 +18,13 @@
 //! A metric name; a glob over names with `*` (`pgd@*`, `*_mean`); a family with `/*`
 //! (`clean/*`, `adversarial/*`, `corruption/*`, `aggregate/*`, `cost/*`, `proxy/*`); or `all`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
 use super::error::QueryError;
 use super::lookup::{Lookup, MetricFamily, MetricId};
 use super::nas::{Algorithm, MetricColumn, NasRun, NasSummary, TableOracle, run_many, summarize};
+use super::seeds::{NoiseCeiling, noise_ceilings as noise_ceilings_of};
 use super::tau::{ColumnRef, CorrelationCell, correlation_matrix};
 use crate::space::{NUM_ARCHS, SearchSpace};
 use crate::store::schema::{CORRELATIONS, NAS_TRAJECTORIES};
@@ -563,14 +564,15 @@ pub fn tau_matrix(
 
 /// What `nasrob tau` computes from metric selectors: every `xs` metric against every `ys` metric
 /// (by default the adversarial and corruption metrics the lookup has), or, with `cross`, each
-/// `xs` metric against itself on the other dataset's lookup.
+/// `xs` metric against itself on the other dataset's lookup; with the noise ceiling of every
+/// metric that has values at several seeds, by the name the cells give it.
 pub fn tau_request(
     lookup: &Lookup,
     xs: &[String],
     ys: &[String],
     cross: Option<&Lookup>,
     rows: RowSet,
-) -> Result<Vec<CorrelationCell>> {
+) -> Result<TauCells> {
     let x_ids = select_metrics(lookup, xs)?;
     if let Some(other) = cross {
         if !ys.is_empty() {
@@ -578,7 +580,16 @@ pub fn tau_request(
                 "a cross-dataset correlation pairs each x metric with itself on the other dataset; leave out the y metrics",
             ));
         }
-        return cross_dataset(lookup, other, &x_ids, rows);
+        let cells = cross_dataset(lookup, other, &x_ids, rows)?;
+        let mut noise_ceilings = BTreeMap::new();
+        for side in [lookup, other] {
+            let ids: Vec<MetricId> =
+                x_ids.iter().filter_map(|&id| side.resolve(&lookup.info(id).qualified()).ok()).collect();
+            for (id, ceiling) in noise_ceilings_of(side, &ids)? {
+                noise_ceilings.insert(format!("{}:{}", side.dataset(), display_name(side, id)), ceiling);
+            }
+        }
+        return Ok(TauCells { cells, noise_ceilings });
     }
     let y_ids = if ys.is_empty() {
         let present: Vec<String> = ["adversarial/*", "corruption/*"]
@@ -596,7 +607,19 @@ pub fn tau_request(
     } else {
         select_metrics(lookup, ys)?
     };
-    tau_matrix(lookup, &x_ids, &y_ids, rows)
+    let cells = tau_matrix(lookup, &x_ids, &y_ids, rows)?;
+    let ids: Vec<MetricId> = x_ids.iter().chain(&y_ids).copied().collect();
+    let noise_ceilings =
+        noise_ceilings_of(lookup, &ids)?.into_iter().map(|(id, c)| (display_name(lookup, id), c)).collect();
+    Ok(TauCells { cells, noise_ceilings })
+}
+
+/// Correlation cells and the noise ceilings of the metrics they name (see [`tau_request`]).
+#[derive(Clone, Debug)]
+pub struct TauCells {
+    pub cells: Vec<CorrelationCell>,
+    /// By the metric's name in the cells; only metrics with values at several seeds.
+    pub noise_ceilings: BTreeMap<String, NoiseCeiling>,
 }
 
 /// Correlations of each metric on one dataset with the same metric on another, over `rows`:

@@ -324,10 +324,7 @@ impl Lookup {
                 let position = match last {
                     Some((k, p)) if k == key => p,
                     _ => {
-                        let name = match w {
-                            Some("init") | None => format!("proxy:{}", prx.unwrap_or_default()),
-                            Some(other) => format!("proxy:{}@{other}", prx.unwrap_or_default()),
-                        };
+                        let name = proxy_metric(prx.unwrap_or_default(), w);
                         let p = slot(src.unwrap_or_default(), name, MetricFamily::Proxy, &mut accumulators);
                         last = Some((key, p));
                         p
@@ -501,6 +498,11 @@ impl Lookup {
         self.dataset
     }
 
+    /// The benchmark folder this lookup was opened from.
+    pub fn bench_root(&self) -> &Path {
+        &self.bench_root
+    }
+
     /// Every metric, sorted by source, family and name.
     pub fn metrics(&self) -> &[MetricInfo] {
         &self.metrics
@@ -638,7 +640,7 @@ impl Lookup {
 }
 
 /// Name and family of an evaluation row's metric.
-fn evaluation_metric(
+pub(super) fn evaluation_metric(
     split: Option<&str>,
     kind: Option<&str>,
     condition: Option<&str>,
@@ -674,6 +676,14 @@ fn evaluation_metric(
     match split {
         None | Some("test") | Some("x-test") | Some("ori-test") => (base, family),
         Some(other) => (format!("{other}:{base}"), family),
+    }
+}
+
+/// Name of a proxy row's metric: `proxy:<name>` at initialisation, `proxy:<name>@<weights>` else.
+pub(super) fn proxy_metric(proxy: &str, weights: Option<&str>) -> String {
+    match weights {
+        Some("init") | None => format!("proxy:{proxy}"),
+        Some(other) => format!("proxy:{proxy}@{other}"),
     }
 }
 

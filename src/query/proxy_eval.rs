@@ -2,12 +2,14 @@
 //! benchmark's stored `proxies` rows (nasrob's own scores and imported tables, each source
 //! separately) with every stored target metric (clean accuracy, accuracy under an attack,
 //! corruption accuracy, ...). Needs no libtorch: it imports only the rest of `query` (the
-//! [`Lookup`] over the stored tables, the correlations of [`tau`](crate::query::tau)).
+//! [`Lookup`] over the stored tables, the correlations of [`tau`](crate::query::tau), the noise
+//! ceilings of [`seeds`](crate::query::seeds)).
 
 use std::path::PathBuf;
 
 use super::analysis::RowSet;
 use super::lookup::{Lookup, MetricFamily, MetricId, canonical_name};
+use super::seeds::noise_ceilings;
 use super::tau::{ColumnRef, correlation_matrix};
 use crate::dataset::Dataset;
 use crate::{Error, Result};
@@ -42,6 +44,10 @@ pub struct EvalCell {
     pub n: usize,
     pub kendall_tau_b: Option<f64>,
     pub spearman: Option<f64>,
+    /// Kendall's τ-b between two seeds' values of the proxy and of the target over architectures
+    /// (their noise ceilings, see [`super::seeds`]), where the benchmark has several seeds.
+    pub proxy_noise_ceiling: Option<f64>,
+    pub target_noise_ceiling: Option<f64>,
 }
 
 /// Correlations of every selected proxy with every target, ordered by proxy, source, target.
@@ -104,6 +110,9 @@ pub fn evaluate(options: &EvalOptions) -> Result<Vec<EvalCell>> {
     let ys: Vec<ColumnRef<'_>> =
         target_values.iter().zip(&target_labels).map(|(values, name)| ColumnRef { name, values }).collect();
     let cells = correlation_matrix(&xs, &ys)?;
+    let ids: Vec<MetricId> = proxies.iter().map(|p| p.2).chain(targets.iter().map(|t| t.1)).collect();
+    let ceilings = noise_ceilings(&lookup, &ids)?;
+    let ceiling = |id: MetricId| ceilings.get(&id).map(|c| c.kendall_tau_b);
     let mut out = Vec::with_capacity(cells.len());
     for cell in cells {
         let (Ok(p), Ok(t)) = (cell.x.parse::<usize>(), cell.y.parse::<usize>()) else { continue };
@@ -114,6 +123,8 @@ pub fn evaluate(options: &EvalOptions) -> Result<Vec<EvalCell>> {
             n: cell.correlation.n,
             kendall_tau_b: cell.correlation.kendall_tau_b,
             spearman: cell.correlation.spearman,
+            proxy_noise_ceiling: ceiling(proxies[p].2),
+            target_noise_ceiling: ceiling(targets[t].1),
         });
     }
     Ok(out)

@@ -21,6 +21,7 @@ mod model;
 mod proxy;
 mod query;
 mod reliability;
+mod seeds;
 mod space;
 mod store;
 #[cfg(feature = "torch")]
