@@ -235,20 +235,6 @@ fn score(args: ScoreArgs) -> Result<()> {
         println!();
         table.print_text(usize::MAX)?;
     }
-    if seeds {
-        let ceilings: Vec<String> = targets
-            .iter()
-            .filter_map(|t| {
-                let c = cells.iter().find(|c| c.target == *t)?.target_noise_ceiling?;
-                Some(format!("{t} {c:.3}"))
-            })
-            .collect();
-        println!();
-        println!(
-            "noise ceiling of the targets (Kendall tau-b between two seeds' values): {}",
-            if ceilings.is_empty() { "none has several seeds".to_string() } else { ceilings.join(", ") }
-        );
-    }
     Ok(())
 }
 
