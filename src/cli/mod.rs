@@ -4,6 +4,8 @@ mod analysis;
 #[cfg(feature = "torch")]
 mod attack;
 mod bench;
+#[cfg(feature = "torch")]
+mod certify;
 mod corrupt;
 #[cfg(feature = "torch")]
 mod corrupt_eval;
@@ -54,6 +56,10 @@ enum Command {
     /// Attack one trained network over epsilon ladders (FGSM, PGD, APGD, Square) and store the rows.
     #[cfg(feature = "torch")]
     Attack(attack::AttackArgs),
+    /// Certified robustness of one trained network: per radius the share of images provably
+    /// robust (IBP or CROWN-IBP bounds), and each image's certified radius.
+    #[cfg(feature = "torch")]
+    Certify(certify::CertifyArgs),
     /// Training-free proxies: score architectures with libtorch (the 13 zero-cost proxies of
     /// NAS-Bench-Suite-Zero and robustness proxies) and evaluate stored scores against stored targets.
     #[command(subcommand)]
@@ -122,6 +128,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train::run(args),
         #[cfg(feature = "torch")]
         Command::Attack(args) => attack::run(args),
+        #[cfg(feature = "torch")]
+        Command::Certify(args) => certify::run(args),
         Command::Proxy(cmd) => proxy::run(cmd),
         Command::Import(cmd) => import::run(cmd),
         #[cfg(feature = "torch")]

@@ -1,11 +1,13 @@
-//! The evaluations the CLI runs on one trained network: the attacks of a protocol or the
-//! corruptions of a plan, measured and, for `nasrob attack` and `nasrob corrupt-eval`, stored.
+//! The evaluations the CLI runs on one trained network: the attacks of a protocol, the
+//! corruptions of a plan or a certification, measured and, for `nasrob attack` and
+//! `nasrob corrupt-eval`, stored.
 
 use std::path::Path;
 
 use tch::Device;
 
 use super::adversarial::{Report, evaluate};
+use super::certify::{Certification, CertifyConfig, certify, check_against_attack};
 use super::corruption::{CorruptionPlan, evaluate_corruptions};
 use super::images::{ImageSelection, image_tensors};
 use super::measurement::{Measurement, Progress, Subject};
@@ -13,7 +15,7 @@ use super::network::{Network, NetworkSpec};
 use super::rows::{RowContext, TableRows};
 use super::store::Destination;
 use crate::Result;
-use crate::attack::Protocol;
+use crate::attack::{AttackKind, Protocol, ProtocolName};
 use crate::corrupt::{Corruption, FrostTextures};
 
 /// The network to evaluate, on which images and device, and what its rows record about it.
@@ -209,4 +211,90 @@ pub fn run_corruptions(
             TableRows::of(&measurements, ctx)
         })?;
     Ok(CorruptionRun { network, split, measurements, stored })
+}
+
+/// A certification of one network, and how many certified images the attacks it was checked
+/// against attacked.
+pub struct CertifyRun {
+    pub network: Network,
+    pub split: String,
+    pub certification: Certification,
+    /// Per attack checked: certified (image, radius) pairs it attacked without fooling any.
+    pub checked: Vec<(&'static str, usize)>,
+    /// Present when the rows were stored.
+    pub stored: Option<Stored>,
+}
+
+/// Certifies `target`'s network with `config`; with `check_attacks`, attacks the same images at
+/// the certified radii (AutoAttack's conventions, the `custom` protocol) and fails when one
+/// fools a certified image; with `out`, stores the rows there (refused before any work when the
+/// same configuration was stored before). `progress(done, total)` follows the images.
+pub fn run_certify(
+    target: &Target,
+    config: &CertifyConfig,
+    check_attacks: &[AttackKind],
+    out: Option<&Path>,
+    command: Option<String>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<CertifyRun> {
+    config.validate()?;
+    let network = target.network.resolve()?;
+    let weights_sha256 = network.weights_sha256()?;
+    let loaded = network.load(target.device)?;
+    let (split, set) = target.images.load(network.dataset)?;
+    let (images, labels) = image_tensors(&set)?;
+    let destination = match out {
+        Some(out) => {
+            let mut identity = identity(target, &network, &weights_sha256, &split, set.len());
+            identity["certify"] = config.describe();
+            let stem = format!("{}-{}", part_stem("certify", target, &network), config.method.name());
+            Some(Destination::new(out, &stem, identity)?)
+        }
+        None => None,
+    };
+    let certification = certify(loaded.network(), &images, &labels, config, progress)?;
+    let mut checked = Vec::new();
+    if !check_attacks.is_empty() {
+        let mut protocol = Protocol::for_attacks(check_attacks, ProtocolName::Custom);
+        protocol.batch_size = config.batch_size;
+        for spec in &mut protocol.attacks {
+            *spec = spec.clone().with_ladder(&config.eps_255)?;
+        }
+        let subject = subject(target, &network);
+        let report = evaluate(
+            &loaded.classifier(),
+            &images,
+            &labels,
+            &protocol,
+            &subject,
+            target.device,
+            &mut |_| {},
+        )?;
+        for result in &report.attacks {
+            let mut attacked = 0;
+            for m in &result.measurements {
+                let eps_255 = m.condition.eps_255().unwrap_or_default();
+                attacked +=
+                    check_against_attack(&certification, result.spec.kind.name(), eps_255, &m.correct)?;
+            }
+            checked.push((result.spec.kind.name(), attacked));
+        }
+    }
+    let stored = match destination {
+        Some(destination) => {
+            let subject = subject(target, &network);
+            Some(Stored::write(
+                &destination,
+                target,
+                &network,
+                &subject,
+                &split,
+                weights_sha256,
+                command,
+                |ctx| certification.rows(ctx),
+            )?)
+        }
+        None => None,
+    };
+    Ok(CertifyRun { network, split, certification, checked, stored })
 }

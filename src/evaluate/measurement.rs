@@ -114,13 +114,9 @@ impl Measurement {
         self.correct.iter().filter(|&&c| c).count()
     }
 
-    /// The correctness bitset: bit i is byte i / 8, least significant bit first.
+    /// The correctness bitset (see [`bits`]).
     pub fn correct_bits(&self) -> Vec<u8> {
-        let mut bytes = vec![0u8; self.correct.len().div_ceil(8)];
-        for (i, _) in self.correct.iter().enumerate().filter(|(_, c)| **c) {
-            bytes[i / 8] |= 1 << (i % 8);
-        }
-        bytes
+        bits(&self.correct)
     }
 
     pub(crate) fn add_flag(&mut self, flag: &'static str) {
@@ -128,6 +124,16 @@ impl Measurement {
             self.flags.push(flag);
         }
     }
+}
+
+/// Per-image flags as the `correct_bits` column stores them: bit i is byte i / 8, least
+/// significant bit first.
+pub fn bits(flags: &[bool]) -> Vec<u8> {
+    let mut bytes = vec![0u8; flags.len().div_ceil(8)];
+    for (i, _) in flags.iter().enumerate().filter(|(_, c)| **c) {
+        bytes[i / 8] |= 1 << (i % 8);
+    }
+    bytes
 }
 
 /// Progress of an evaluation, reported after each batch (and with `done == 0` when a condition

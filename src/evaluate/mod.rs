@@ -10,11 +10,13 @@
 //! - [`measurement`]: one condition's measurement and the clean (or pre-transformed) pass.
 //! - [`adversarial`]: a protocol's attacks over their ladders, with invariants and flags.
 //! - [`corruption`]: every corruption and severity, generated on the fly.
+//! - [`certify`]: certified radii from the network's margin bounds, checked against attacks.
 //! - [`rows`]: measurements as table rows; [`store`]: rows into a benchmark folder.
 //! - [`network`], [`images`]: what is evaluated on what; [`memory`]: the batch that fits.
 //! - [`cost`]: what a protocol cost; [`jobs`]: the stored evaluations the CLI runs.
 
 pub mod adversarial;
+pub mod certify;
 pub mod corruption;
 pub mod cost;
 pub mod images;

@@ -113,6 +113,11 @@ impl LoadedNetwork {
     pub fn classifier(&self) -> EvalMode<'_> {
         EvalMode(&self.net)
     }
+
+    /// The network itself, for what reads more than logits (certified bounds).
+    pub fn network(&self) -> &TinyNetwork {
+        &self.net
+    }
 }
 
 /// The folder of a data folder that `nasrob import-weights nats-tss` fills by default.

@@ -1,9 +1,10 @@
 //! The store rows of measurements (an adversarial evaluation's, or any other [`Measurement`]s such
 //! as corruption passes): one `evaluations` and one `sample_outcomes` row per measurement, and its
-//! sparse `confusion` rows.
+//! sparse `confusion` rows; and those of a [`Certification`], one of each per radius.
 
 use super::adversarial::Report;
-use super::measurement::{Condition, Measurement, Subject};
+use super::certify::Certification;
+use super::measurement::{Condition, Measurement, Subject, bits};
 use crate::Result;
 use crate::store::schema::{CONFUSION, EVALUATIONS, SAMPLE_OUTCOMES};
 use crate::store::{Rows, Value};
@@ -169,5 +170,49 @@ impl Report {
     pub fn rows(&self, ctx: &RowContext) -> Result<TableRows> {
         let all: Vec<&Measurement> = self.measurements().collect();
         TableRows::of(all.iter().copied(), ctx)
+    }
+}
+
+impl Certification {
+    /// One `evaluations` and one `sample_outcomes` row per certified radius (kind `certified`,
+    /// condition the bound method); certificates have no confusion rows.
+    pub fn rows(&self, ctx: &RowContext) -> Result<TableRows> {
+        let mut evaluations = Rows::new(&EVALUATIONS);
+        let mut sample_outcomes = Rows::new(&SAMPLE_OUTCOMES);
+        let accuracy = self.certified_accuracy();
+        let radii = self.eps_255.len().max(1) as f64;
+        for ((eps_255, certified), accuracy) in self.eps_255.iter().zip(&self.certified).zip(accuracy) {
+            let condition = [
+                ("kind", "certified".into()),
+                ("condition", self.method.name().into()),
+                ("eps_255", Some(*eps_255).into()),
+                ("severity", None::<i64>.into()),
+            ];
+            let mut row = ctx.identity();
+            row.extend(condition.clone());
+            row.extend([
+                ("hp", ctx.hp.into()),
+                ("channels", ctx.channels.into()),
+                ("cells_per_stage", ctx.cells_per_stage.into()),
+                ("accuracy", accuracy.into()),
+                ("n_images", certified.len().into()),
+                ("norm", "Linf".into()),
+                ("eps", (eps_255 / 255.0).into()),
+                ("certified_radius_mean_255", self.radius_mean_255().into()),
+                // The radius search serves every radius: its time is shared out evenly.
+                ("seconds", (self.seconds / radii).into()),
+                ("config_hash", ctx.config_hash.into()),
+            ]);
+            evaluations.push(&row)?;
+            let mut row = ctx.identity();
+            row.extend(condition);
+            row.extend([
+                ("image_offset", ctx.image_offset.into()),
+                ("n_images", certified.len().into()),
+                ("correct_bits", bits(certified).into()),
+            ]);
+            sample_outcomes.push(&row)?;
+        }
+        Ok(TableRows { evaluations, confusion: Rows::new(&CONFUSION), sample_outcomes })
     }
 }

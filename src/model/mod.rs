@@ -2,7 +2,8 @@
 //! normalisation inside the model so callers pass [0,1] pixels. Parameter names mirror the PyTorch
 //! module names (`stem.0.weight`, `cells.6.layers.3.op.1.weight`, `lastact.0.running_mean`, ...),
 //! so saved weights load into the reference PyTorch model, and initialisation follows PyTorch's
-//! defaults, as NB201 used them. [`Classifier`] is how attacks and evaluations query a network.
+//! defaults, as NB201 used them. [`Classifier`] is how attacks and evaluations query a network;
+//! [`TinyNetwork::margin_lower_bounds`] bounds its margins over a ball of images (IBP, CROWN-IBP).
 
 use tch::nn;
 use tch::{Device, Kind, Tensor};
@@ -11,6 +12,7 @@ use crate::dataset::Dataset;
 use crate::space::{Arch, NetworkShape, Op};
 use crate::{Error, Result};
 
+mod bounds;
 mod classifier;
 mod hooks;
 pub mod nats;
@@ -18,6 +20,7 @@ mod stacked;
 mod torch_pickle;
 mod weights;
 
+pub use bounds::{BoundMethod, Interval};
 pub use classifier::{Classifier, EvalMode};
 pub use hooks::{ForwardOptions, Observer, Site};
 pub use stacked::{StackInput, StackedNetworks};
@@ -284,6 +287,11 @@ impl TinyNetwork {
 
     pub fn dataset(&self) -> Dataset {
         self.dataset
+    }
+
+    /// Where the network's tensors live.
+    pub fn device(&self) -> Device {
+        self.mean.device()
     }
 
     /// What weights of this network are saved as and checked against.

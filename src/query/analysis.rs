@@ -382,14 +382,16 @@ pub fn nas_table(lookup: &Lookup, request: &NasRequest) -> Result<NasTable> {
 }
 
 fn is_accuracy(lookup: &Lookup, id: MetricId) -> bool {
-    matches!(
-        lookup.info(id).family,
+    let info = lookup.info(id);
+    match info.family {
         MetricFamily::Clean
-            | MetricFamily::Adversarial
-            | MetricFamily::Corruption
-            | MetricFamily::Aggregate
-            | MetricFamily::WorstCase
-    )
+        | MetricFamily::Adversarial
+        | MetricFamily::Corruption
+        | MetricFamily::Aggregate
+        | MetricFamily::WorstCase => true,
+        MetricFamily::Certified => !info.name.ends_with("radius_mean"),
+        MetricFamily::Cost | MetricFamily::Proxy => false,
+    }
 }
 
 fn constraint_suffix(constraints: &[Constraint]) -> String {

@@ -56,6 +56,8 @@ pub enum MetricFamily {
     Clean,
     Adversarial,
     Corruption,
+    /// Certified accuracy per radius (`certified@EPS`) and the mean certified radius.
+    Certified,
     Aggregate,
     /// Worst cases over radii or attacks, derived from per-image outcomes.
     WorstCase,
@@ -64,10 +66,11 @@ pub enum MetricFamily {
 }
 
 impl MetricFamily {
-    pub const ALL: [MetricFamily; 7] = [
+    pub const ALL: [MetricFamily; 8] = [
         MetricFamily::Clean,
         MetricFamily::Adversarial,
         MetricFamily::Corruption,
+        MetricFamily::Certified,
         MetricFamily::Aggregate,
         MetricFamily::WorstCase,
         MetricFamily::Cost,
@@ -80,6 +83,7 @@ impl MetricFamily {
             MetricFamily::Clean => "clean",
             MetricFamily::Adversarial => "adversarial",
             MetricFamily::Corruption => "corruption",
+            MetricFamily::Certified => "certified",
             MetricFamily::Aggregate => "aggregate",
             MetricFamily::WorstCase => "worst_case",
             MetricFamily::Cost => "cost",
@@ -242,6 +246,7 @@ impl Lookup {
                 col("eps_255"),
                 col("severity"),
                 col("accuracy"),
+                col("certified_radius_mean_255"),
             ]);
             let df = crate::store::read::collect_streaming(df)?;
             rows += df.height();
@@ -254,6 +259,8 @@ impl Lookup {
             let eps = df.column("eps_255").and_then(|c| c.f64()).map_err(polars_error)?;
             let severity = df.column("severity").and_then(|c| c.i32()).map_err(polars_error)?;
             let accuracy = df.column("accuracy").and_then(|c| c.f64()).map_err(polars_error)?;
+            let radius =
+                df.column("certified_radius_mean_255").and_then(|c| c.f64()).map_err(polars_error)?;
             // Rows of one measurement are adjacent in nasrob's files: remember the last key.
             type Key<'a> = (
                 Option<&'a str>,
@@ -274,8 +281,12 @@ impl Lookup {
                 .zip(eps.iter())
                 .zip(severity.iter())
                 .zip(index.iter())
-                .zip(accuracy.iter());
-            for ((((((((src, spl), knd), cond), nrm), e), sev), idx), acc) in columns {
+                .zip(accuracy.iter())
+                .zip(radius.iter());
+            // The (source, bound method) of the last certified row and its radius column.
+            type RadiusKey<'a> = (Option<&'a str>, Option<&'a str>);
+            let mut last_radius: Option<(RadiusKey<'_>, usize)> = None;
+            for (((((((((src, spl), knd), cond), nrm), e), sev), idx), acc), rad) in columns {
                 let (Some(idx), Some(acc)) = (idx, acc) else { continue };
                 let Ok(idx) = usize::try_from(idx) else { continue };
                 if idx >= NUM_ARCHS || !acc.is_finite() {
@@ -294,6 +305,27 @@ impl Lookup {
                 let a = &mut accumulators[position];
                 a.sum[idx] += acc;
                 a.count[idx] += 1;
+                // Every radius row of a certification carries its mean radius: each adds the
+                // same value, so the mean over rows is the mean over seeds.
+                if let (Some("certified"), Some(rad)) = (knd, rad.filter(|r| r.is_finite())) {
+                    let position = match last_radius {
+                        Some((k, p)) if k == (src, cond) => p,
+                        _ => {
+                            let name = certified_radius_metric(cond.unwrap_or_default());
+                            let p = slot(
+                                src.unwrap_or_default(),
+                                name,
+                                MetricFamily::Certified,
+                                &mut accumulators,
+                            );
+                            last_radius = Some(((src, cond), p));
+                            p
+                        }
+                    };
+                    let a = &mut accumulators[position];
+                    a.sum[idx] += rad;
+                    a.count[idx] += 1;
+                }
             }
         }
         if bench.has_table("proxies") {
@@ -661,6 +693,13 @@ pub(super) fn evaluation_metric(
             };
             (name, MetricFamily::Adversarial)
         }
+        Some("certified") => {
+            let name = match eps_255 {
+                Some(e) => format!("{}@{}", certified_prefix(condition), format_number(e)),
+                None => certified_prefix(condition),
+            };
+            (name, MetricFamily::Certified)
+        }
         Some("corruption") => {
             let name = match severity {
                 Some(s) => format!("{condition}@{s}"),
@@ -677,6 +716,16 @@ pub(super) fn evaluation_metric(
         None | Some("test") | Some("x-test") | Some("ori-test") => (base, family),
         Some(other) => (format!("{other}:{base}"), family),
     }
+}
+
+/// `certified` for the default bound method (crown), `certified-<method>` for the others.
+fn certified_prefix(method: &str) -> String {
+    if method == "crown" { "certified".to_string() } else { format!("certified-{method}") }
+}
+
+/// Name of the mean certified radius of a bound method's certified rows.
+pub(super) fn certified_radius_metric(method: &str) -> String {
+    format!("{}_radius_mean", certified_prefix(method))
 }
 
 /// Name of a proxy row's metric: `proxy:<name>` at initialisation, `proxy:<name>@<weights>` else.

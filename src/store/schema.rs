@@ -6,11 +6,12 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema};
 
 /// Version of the table layout that nasrob writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Versions nasrob reads: version 1 lacks `evaluations.scoring_set`, which reads as NULL (its
-/// adversarial rows attacked the clean-correct images only).
-pub const READABLE_SCHEMA_VERSIONS: [u32; 2] = [1, 2];
+/// adversarial rows attacked the clean-correct images only); versions 1 and 2 lack
+/// `evaluations.certified_radius_mean_255` (they hold no certified rows).
+pub const READABLE_SCHEMA_VERSIONS: [u32; 3] = [1, 2, 3];
 
 /// Arrow types used in the tables (kept to types every Parquet reader understands).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,20 +127,20 @@ const CELLS: Column =
     col("cells_per_stage", Int32, true, "", "cells per stage N (NB201: 5); NULL when unknown");
 const CONFIG_HASH: Column =
     col("config_hash", Utf8, true, "", "SHA-256 of the resolved run configuration that produced the row");
-const KIND: Column = col("kind", Utf8, false, "", "clean, adversarial or corruption");
+const KIND: Column = col("kind", Utf8, false, "", "clean, adversarial, corruption or certified");
 const CONDITION: Column = col(
     "condition",
     Utf8,
     false,
     "",
-    "clean; an attack (fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, square); or a corruption name",
+    "clean; an attack (fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, square); a corruption name; or the bound method of a certified row (crown, crown-ibp, ibp)",
 );
 const EPS_255: Column = col(
     "eps_255",
     Float64,
     true,
     "1/255",
-    "L-inf attack radius in units of 1/255; NULL for clean and corruption rows",
+    "L-inf radius (of an attack, or of the ball a certified row proves) in units of 1/255; NULL for clean and corruption rows",
 );
 const SEVERITY: Column =
     col("severity", Int32, true, "", "corruption severity 1..5; NULL for clean and adversarial rows");
@@ -293,7 +294,7 @@ pub const EVALUATIONS: TableSchema = TableSchema {
         col("split", Utf8, false, "", "image set evaluated: test, valid, x-test, x-valid"),
         KIND,
         CONDITION,
-        col("norm", Utf8, true, "", "threat model of adversarial rows (Linf); NULL otherwise"),
+        col("norm", Utf8, true, "", "threat model of adversarial and certified rows (Linf); NULL otherwise"),
         col("eps", Float64, true, "fraction of the [0,1] pixel range", "L-inf attack radius; eps_255 / 255"),
         EPS_255,
         SEVERITY,
@@ -302,7 +303,7 @@ pub const EVALUATIONS: TableSchema = TableSchema {
             Float64,
             false,
             "fraction",
-            "share of images classified correctly under the condition, 0..1",
+            "share of images classified correctly under the condition, 0..1; certified rows: share proved classified correctly everywhere in the ball",
         ),
         col("confidence_mean", Float64, true, "probability", "mean max-softmax probability over all images"),
         col(
@@ -346,6 +347,13 @@ pub const EVALUATIONS: TableSchema = TableSchema {
             "images the attack attacked and scored: all-images (every test image, scored at its adversarial example) or clean-correct (AutoAttack's: clean-misclassified images count as not robust); NULL in schema version 1 files, whose rows are clean-correct",
         ),
         col("attack_seed", Int64, true, "", "seed of the attack's randomness"),
+        col(
+            "certified_radius_mean_255",
+            Float64,
+            true,
+            "1/255",
+            "certified rows: mean over the images of the largest L-inf radius at which the prediction is proved correct (0 for misclassified images), by bisection up to the configured maximum; NULL when not searched",
+        ),
         col(
             "forward_passes",
             Int64,

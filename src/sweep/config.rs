@@ -32,6 +32,9 @@ pub struct SweepConfig {
     #[serde(default)]
     pub attacks: AttacksConfig,
     pub corruptions: Option<CorruptionsConfig>,
+    /// Certified robustness of every evaluated network; no certification when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certify: Option<CertifyStage>,
     /// How the emitted scheduler files place shards; changes no result, so the hash leaves it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterConfig>,
@@ -261,6 +264,44 @@ pub struct CorruptionsConfig {
     pub datasets: Option<Vec<String>>,
 }
 
+/// Bound methods a `[certify]` section may name (`model::BoundMethod`'s names).
+pub const CERTIFY_METHODS: [&str; 3] = ["crown", "crown-ibp", "ibp"];
+
+/// The `[certify]` stage: margin bounds over L-inf balls around the evaluated test images, as
+/// `nasrob certify` computes them, checked against the unit's attacks at the same radii.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertifyStage {
+    /// crown (the tighter of CROWN-IBP and IBP per margin), crown-ibp or ibp.
+    #[serde(default = "default_certify_method")]
+    pub method: String,
+    /// Radii certified, in units of 1/255.
+    #[serde(default = "default_certify_eps")]
+    pub eps_255: Vec<f64>,
+    /// Upper end of each image's certified-radius search, in 1/255; 0 skips the search.
+    #[serde(default = "default_radius_max")]
+    pub radius_max_255: f64,
+    /// Bisection steps of the radius search.
+    #[serde(default = "default_bisection_steps")]
+    pub bisection_steps: usize,
+    /// Certify the first N evaluated images (all of them when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_images: Option<usize>,
+}
+
+fn default_certify_method() -> String {
+    "crown".into()
+}
+fn default_certify_eps() -> Vec<f64> {
+    vec![0.1, 0.5, 1.0, 2.0]
+}
+fn default_radius_max() -> f64 {
+    8.0
+}
+fn default_bisection_steps() -> usize {
+    12
+}
+
 impl CorruptionsConfig {
     pub fn corruptions(&self) -> Result<Vec<Corruption>> {
         Ok(Corruption::select(&self.names)?)
@@ -379,6 +420,28 @@ impl SweepConfig {
                 return bad("epsilons must be finite and non-negative".into());
             }
         }
+        if let Some(c) = &self.certify {
+            if !CERTIFY_METHODS.contains(&c.method.as_str()) {
+                return bad(format!(
+                    "certify.method '{}' is not one of {}",
+                    c.method,
+                    CERTIFY_METHODS.join(", ")
+                ));
+            }
+            if c.eps_255.is_empty() || c.eps_255.iter().any(|e| !e.is_finite() || *e <= 0.0) {
+                return bad("certify.eps_255 must list positive radii".into());
+            }
+            if !c.radius_max_255.is_finite() || c.radius_max_255 < 0.0 {
+                return bad(
+                    "certify.radius_max_255 must be a non-negative radius (0 skips the search)".into()
+                );
+            }
+            if c.n_images == Some(0) {
+                return bad(
+                    "certify.n_images 0 certifies nothing: remove [certify] or give a positive count".into(),
+                );
+            }
+        }
         if let Some(c) = &self.corruptions {
             c.corruptions()?;
             if c.severities.iter().any(|s| !(1..=5).contains(s)) {
@@ -450,7 +513,7 @@ mod tests {
     /// refuses units of another, so a change to a preset (or to how configurations serialise)
     /// must show up here and be made on purpose.
     const PINNED_HASHES: [(&str, &str); 4] = [
-        ("demo", "04d22959cf9bc1f24945db5e95cfc712143851ef76944d0a4a1736fb20d6bbc7"),
+        ("demo", "98fe624dbd9df83a61a673304d3ade00bffd75707f651ff9d9a08c09e5a64450"),
         ("nb201-hp12", "c21815393f5d26991e465df00440ceb16eb61adac01a2c89ab64725246d5b995"),
         ("nb201-full", "70542bccf7f48c5959da2b1e4ffe725c900f5e3d4c77eb565d1ddc8857db5aa6"),
         ("jung2023", "fd1e9a48b7e23d0c97e6cfc340067b2cfde7c1f499f069871c69e13cd6ebc8b1"),
@@ -532,6 +595,20 @@ mod tests {
         let test_images = text.replace("[evaluation]\n", "[evaluation]\ntest_images = \"half\"\n");
         let err = SweepConfig::parse(&test_images, "t").unwrap_err();
         assert!(err.to_string().contains("unknown test image set 'half'"), "{err}");
+        let method =
+            SweepConfig::parse(&text.replace("method = \"crown\"", "method = \"lp\""), "t").unwrap_err();
+        assert_eq!(method.exit_code(), 2);
+        assert!(
+            method.to_string().contains("certify.method 'lp' is not one of crown, crown-ibp, ibp"),
+            "{method}"
+        );
+        let none = SweepConfig::parse(&text.replace("n_images = 50", "n_images = 0"), "t").unwrap_err();
+        assert!(none.to_string().contains("certify.n_images 0 certifies nothing"), "{none}");
+        let radius = SweepConfig::parse(
+            &text.replace("eps_255 = [0.1, 0.5, 1]\nradius", "eps_255 = [-1]\nradius"),
+            "t",
+        );
+        assert!(radius.unwrap_err().to_string().contains("certify.eps_255 must list positive radii"));
     }
 
     #[test]

@@ -1,24 +1,25 @@
 //! Running a shard of a sweep: for every unit of the shard that is not done, train (resuming from
-//! its checkpoint), evaluate clean and adversarial accuracy, evaluate the corruptions, write the
-//! unit's tables, then its completion record. A failing unit is recorded with its stage and reason
+//! its checkpoint), evaluate clean and adversarial accuracy, evaluate the corruptions, certify
+//! (when the config asks), write the unit's tables, then its completion record. A failing unit is recorded with its stage and reason
 //! and the shard goes on; a failed write stops the shard (nothing could be recorded).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use tch::Device;
+use tch::{Device, Tensor};
 
-use super::config::SweepConfig;
+use super::config::{CertifyStage, SweepConfig};
 use super::state::{FailureClass, SweepDir};
 use super::units::{Shard, Unit, unit_groups, unit_list};
 use crate::attack::{AttackKind, AttackParams, AttackSpec, Protocol, ProtocolName, ScoringSet};
 use crate::corrupt::{self, FrostTextures};
 use crate::data::{SplitSets, load_split};
 use crate::dataset::Dataset;
+use crate::evaluate::certify::{Certification, CertifyConfig, certify, check_against_attack};
 use crate::evaluate::{
-    CorruptionPlan, NetworkSpec, RowContext, Subject, TableRows, evaluate, evaluate_corruptions,
-    halving_batch_on_oom, image_tensors, imported_nats_weights,
+    CorruptionPlan, LoadedNetwork, NetworkSpec, RowContext, Subject, TableRows, evaluate,
+    evaluate_corruptions, halving_batch_on_oom, image_tensors, imported_nats_weights,
 };
 use crate::space::NetworkShape;
 use crate::store::schema::{TRAINING_CURVES, TRAINING_RUNS};
@@ -465,12 +466,49 @@ fn run_unit(
                 .map_err(at("corrupt"))?;
         rows.extend(TableRows::of(&measurements, &row_ctx).map_err(at("corrupt"))?).map_err(at("corrupt"))?;
     }
+    if let Some(stage) = &config.certify {
+        dir.mark_running(unit, options.shard, "certify").map_err(at("certify"))?;
+        on_event(SweepEvent::Stage { unit, stage: "certify" });
+        let n = stage.n_images.map_or(test.len(), |n| n.min(test.len()));
+        let certification =
+            certify_first(stage, batch_size, &loaded, &images, &labels, n).map_err(at("certify"))?;
+        // A certificate is a proof: an attack of this unit that fools a certified image at the
+        // same radius is a bug, and the unit fails with it rather than storing both.
+        for result in &report.attacks {
+            for m in &result.measurements {
+                let eps_255 = m.condition.eps_255().unwrap_or_default();
+                check_against_attack(&certification, result.spec.kind.name(), eps_255, &m.correct[..n])
+                    .map_err(at("certify"))?;
+            }
+        }
+        rows.extend(certification.rows(&row_ctx).map_err(at("certify"))?).map_err(at("certify"))?;
+    }
     dir.mark_running(unit, options.shard, "write").map_err(at("write"))?;
     for rows in [&rows.evaluations, &rows.confusion, &rows.sample_outcomes] {
         write_parquet(&tables.join(format!("{}.parquet", rows.schema().name)), rows, Some(ctx.config_hash))
             .map_err(at("write"))?;
     }
     Ok(())
+}
+
+/// Certifies the first `n` of `images` as a `[certify]` section asks.
+fn certify_first(
+    stage: &CertifyStage,
+    batch_size: usize,
+    network: &LoadedNetwork,
+    images: &Tensor,
+    labels: &Tensor,
+    n: usize,
+) -> Result<Certification> {
+    let config = CertifyConfig {
+        method: stage.method.parse()?,
+        eps_255: stage.eps_255.clone(),
+        radius_max_255: (stage.radius_max_255 > 0.0).then_some(stage.radius_max_255),
+        bisection_steps: stage.bisection_steps,
+        batch_size,
+    };
+    let (images, labels) = (images.f_narrow(0, 0, n as i64)?, labels.f_narrow(0, 0, n as i64)?);
+    certify(network.network(), &images, &labels, &config, &mut |_, _| {})
 }
 
 /// Trains `unit` (or finds its finished run) and writes its training tables.

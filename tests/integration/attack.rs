@@ -1,6 +1,7 @@
 use tch::nn;
 use tch::{Device, Kind, Tensor};
 
+use crate::common::fashion_weights;
 use nasrob::attack::{
     ApgdConfig, ApgdLoss, AttackKind, AttackParams, AttackSpec, PgdConfig, PgdSuccess, Protocol,
     ProtocolName, ScoringSet, SquareConfig, StepSize, apgd, fgsm, parse_attacks, pgd, square,
@@ -478,23 +479,6 @@ fn bad_input_is_exit_code_2() {
     let targeted = Protocol::for_attacks(&[AttackKind::ApgdT], ProtocolName::Custom);
     let err = evaluate(&f, &x, &y, &targeted, &SUBJECT, Device::Cpu, &mut |_: Progress| {}).unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");
-}
-
-/// Weights of an untrained reduced network (C=4, N=1) of `index` for the embedded dataset.
-fn fashion_weights(dir: &std::path::Path, index: usize) -> std::path::PathBuf {
-    let arch = SearchSpace::nb201().arch(index).unwrap();
-    let shape = NetworkShape::reduced(Dataset::FashionMini, 4, 1);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let _net = TinyNetwork::new(&vs.root(), &arch, &shape, Dataset::FashionMini).unwrap();
-    let meta = nasrob::model::WeightsMeta {
-        arch: arch.to_nb201_string(),
-        dataset: "fashion-mini".into(),
-        channels: 4,
-        cells_per_stage: 1,
-    };
-    let path = dir.join(format!("w{index}.safetensors"));
-    nasrob::model::save_weights(&vs, &path, &meta).unwrap();
-    path
 }
 
 #[test]

@@ -124,3 +124,23 @@ pub fn assert_bad_input(output: &Output, needle: &str) {
 pub fn xautodl_python() -> Option<PathBuf> {
     require(prerequisites::torch_python(&["torch", "xautodl"]), Installed::ByMakeTest)
 }
+
+/// Weights of an untrained reduced network (C=4, N=1) of `index` for the embedded dataset.
+#[cfg(feature = "torch")]
+pub fn fashion_weights(dir: &std::path::Path, index: usize) -> std::path::PathBuf {
+    let arch = nasrob::space::SearchSpace::nb201().arch(index).unwrap();
+    let shape = nasrob::space::NetworkShape::reduced(nasrob::dataset::Dataset::FashionMini, 4, 1);
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let _net =
+        nasrob::model::TinyNetwork::new(&vs.root(), &arch, &shape, nasrob::dataset::Dataset::FashionMini)
+            .unwrap();
+    let meta = nasrob::model::WeightsMeta {
+        arch: arch.to_nb201_string(),
+        dataset: "fashion-mini".into(),
+        channels: 4,
+        cells_per_stage: 1,
+    };
+    let path = dir.join(format!("w{index}.safetensors"));
+    nasrob::model::save_weights(&vs, &path, &meta).unwrap();
+    path
+}

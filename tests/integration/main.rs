@@ -7,6 +7,8 @@
 #[cfg(feature = "torch")]
 mod attack;
 mod bench;
+#[cfg(feature = "torch")]
+mod certify;
 mod common;
 mod data;
 #[cfg(not(feature = "torch"))]

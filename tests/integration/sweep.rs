@@ -10,7 +10,7 @@ use polars::prelude::*;
 
 use nasrob::sweep::state::SweepDir;
 
-use crate::common::{assert_bad_input, nasrob, stderr};
+use crate::common::{assert_bad_input, nasrob, stderr, stdout};
 
 /// Three architectures, two short epochs on 256 images, FGSM and PGD at two radii and two
 /// corruptions at two severities on 32 test images: a few seconds per unit on a CPU. Two
@@ -755,4 +755,47 @@ fn bench_sweep_unit_times_each_stage_of_a_group() {
     assert!(timed <= report["seconds"].as_f64().unwrap() + 1e-6, "{report}");
     let zero = nasrob(&["bench", "sweep-unit", "--config", s(&config), "--group-size", "0"]);
     assert_bad_input(&zero, "--group-size");
+}
+
+/// A `[certify]` section adds certified rows to every unit, which the merged benchmark answers
+/// as `certified@EPS` and `certified_radius_mean`, in the range a certificate allows: never above
+/// the unit's attacked accuracy at the same radius.
+#[test]
+fn the_certify_stage_stores_certificates_no_attack_breaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = TINY.replace("indices = [1462, 4317, 9930]", "indices = [186, 9930]")
+        + "\n[certify]\nmethod = \"crown\"\neps_255 = [0.01, 1]\nradius_max_255 = 1\nbisection_steps = 4\nn_images = 16\n";
+    let config = tiny_config(dir.path(), &text);
+    let (sweep, bench) = (dir.path().join("sweep"), dir.path().join("bench"));
+    run_sweep(&config, &sweep, &[]);
+    merge(&sweep, &bench);
+    let opened = nasrob::store::Bench::open(&bench).unwrap();
+    let lookup = nasrob::query::Lookup::from_bench(&opened, nasrob::dataset::Dataset::FashionMini).unwrap();
+    for index in [186, 9930] {
+        let certified = lookup.get(lookup.resolve("certified@1").unwrap(), index).unwrap();
+        let small = lookup.get(lookup.resolve("certified@0.01").unwrap(), index).unwrap();
+        let fgsm = lookup.get(lookup.resolve("fgsm@1").unwrap(), index).unwrap();
+        let radius = lookup.get(lookup.resolve("certified_radius_mean").unwrap(), index).unwrap();
+        assert!(
+            (0.0..=small).contains(&certified),
+            "{index}: certified@1 {certified} above certified@0.01 {small}"
+        );
+        assert!((0.0..=1.0).contains(&radius), "{index}: mean radius {radius} outside the searched range");
+        // FGSM was scored on 32 images, the certificates on the first 16 of them.
+        assert!(
+            certified * 16.0 <= fgsm * 32.0 + 1e-9,
+            "{index}: certified@1 {certified} exceeds fgsm@1 {fgsm}"
+        );
+    }
+    let rows = nasrob(&[
+        "query",
+        "sql",
+        "SELECT count(*) AS n FROM evaluations WHERE kind = 'certified' AND condition = 'crown' AND n_images = 16",
+        "--bench",
+        s(&bench),
+        "--json",
+    ]);
+    assert!(rows.status.success(), "{}", stderr(&rows));
+    let counted: serde_json::Value = serde_json::from_str(&stdout(&rows)).unwrap();
+    assert_eq!(counted[0]["n"], 4, "two networks, two radii: {counted}");
 }

@@ -300,6 +300,10 @@ pub fn axis(metric: &Metric) -> (String, f64) {
         | MetricFamily::Corruption
         | MetricFamily::Aggregate
         | MetricFamily::WorstCase => (format!("{} accuracy (%)", metric.name), 100.0),
+        MetricFamily::Certified if metric.name.ends_with("radius_mean") => {
+            (format!("{} (1/255)", metric.name), 1.0)
+        }
+        MetricFamily::Certified => (format!("{} accuracy (%)", metric.name), 100.0),
         // The lookup's costs are those of NB201's network (C=16, N=5), whatever size was trained.
         MetricFamily::Cost if metric.name == "params" => {
             ("parameters of the NB201 network (millions)".into(), 1.0)

@@ -182,6 +182,7 @@ fn family_code(family: MetricFamily) -> u8 {
         MetricFamily::WorstCase => 4,
         MetricFamily::Cost => 5,
         MetricFamily::Proxy => 6,
+        MetricFamily::Certified => 7,
     }
 }
 
@@ -193,6 +194,7 @@ fn family_from_code(code: u8) -> Option<MetricFamily> {
         3 => MetricFamily::Aggregate,
         4 => MetricFamily::WorstCase,
         5 => MetricFamily::Cost,
+        7 => MetricFamily::Certified,
         6 => MetricFamily::Proxy,
         _ => return None,
     })
@@ -211,6 +213,6 @@ mod tests {
                 codes.insert(code);
             }
         }
-        assert_eq!(codes.len(), 7);
+        assert_eq!(codes.len(), MetricFamily::ALL.len(), "every family has a code");
     }
 }
