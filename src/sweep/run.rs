@@ -637,9 +637,11 @@ mod tests {
         let changed = text
             .replace("protocol = \"jung2023\"", "protocol = \"custom\"")
             .replace("[attacks.fgsm]\n", "[attacks.fgsm]\nscoring = \"all-images\"\n")
-            .replace(
+            // PGD's `steps` comes before `[certify]`'s `bisection_steps`.
+            .replacen(
                 "steps = 8\n",
                 "steps = 8\nstep = \"2/255\"\nrandom_start = false\nsuccess = \"last-iterate\"\n",
+                1,
             );
         let custom = protocol(&SweepConfig::parse(&changed, "t").unwrap()).unwrap();
         assert_eq!(custom.name, ProtocolName::Custom);
@@ -650,7 +652,7 @@ mod tests {
             (pgd.random_start, pgd.success, pgd.step_size),
             (false, PgdSuccess::LastIterate, StepSize::Fixed255(2.0))
         );
-        let bad_step = text.replace("steps = 8\n", "steps = 8\nstep = \"fast\"\n");
+        let bad_step = text.replacen("steps = 8\n", "steps = 8\nstep = \"fast\"\n", 1);
         let err = protocol(&SweepConfig::parse(&bad_step, "t").unwrap()).unwrap_err();
         assert!(err.to_string().contains("PGD step rule 'fast'"), "{err}");
     }
