@@ -15,7 +15,6 @@ PyPI release is old and pins torch < 1.13).
 """
 
 import argparse
-import gzip
 import json
 import os
 import subprocess
@@ -26,24 +25,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nb201_model import load_nasrob_weights  # noqa: E402
+from nb201_model import FASHION_MEAN, FASHION_STD, fashion_test, load_nasrob_weights  # noqa: E402
 
 from auto_LiRPA import BoundedModule, BoundedTensor  # noqa: E402
 from auto_LiRPA.perturbations import PerturbationLpNorm  # noqa: E402
-
-FASHION_MEAN, FASHION_STD = [0.2860], [0.3530]
-
-
-def fashion_test(root, n):
-    with gzip.open(os.path.join(root, "test-images-idx3-ubyte.gz")) as f:
-        data = f.read()
-    count, rows, cols = (int.from_bytes(data[4 * i : 4 * i + 4], "big") for i in (1, 2, 3))
-    images = np.frombuffer(data, dtype=np.uint8, offset=16).reshape(count, 1, rows, cols)
-    with gzip.open(os.path.join(root, "test-labels-idx1-ubyte.gz")) as f:
-        labels = np.frombuffer(f.read(), dtype=np.uint8, offset=8)
-    x = torch.from_numpy(images[:n].astype(np.float32)) / 255.0
-    return x, torch.from_numpy(labels[:n].astype(np.int64))
-
 
 def nasrob_margins(binary, weights, method, n, eps):
     out = subprocess.run(

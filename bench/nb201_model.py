@@ -5,9 +5,12 @@ nasrob's safetensors weights load by name. Normalisation lives inside the model:
 [0,1] pixels, as in nasrob.
 """
 
+import gzip
 import json
+import os
 import struct
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -165,3 +168,18 @@ def load_nasrob_weights(path, num_classes, in_channels, mean, std):
     missing = [m for m in missing if not m.endswith("num_batches_tracked")]
     assert not missing and not unexpected, (missing, unexpected)
     return model.eval(), meta
+
+
+# The embedded Fashion-MNIST subset's normalisation (nasrob's `fashion-mini`).
+FASHION_MEAN, FASHION_STD = [0.2860], [0.3530]
+
+
+def fashion_test(root, n):
+    with gzip.open(os.path.join(root, "test-images-idx3-ubyte.gz")) as f:
+        data = f.read()
+    count, rows, cols = (int.from_bytes(data[4 * i : 4 * i + 4], "big") for i in (1, 2, 3))
+    images = np.frombuffer(data, dtype=np.uint8, offset=16).reshape(count, 1, rows, cols)
+    with gzip.open(os.path.join(root, "test-labels-idx1-ubyte.gz")) as f:
+        labels = np.frombuffer(f.read(), dtype=np.uint8, offset=8)
+    x = torch.from_numpy(images[:n].astype(np.float32)) / 255.0
+    return x, torch.from_numpy(labels[:n].astype(np.int64))

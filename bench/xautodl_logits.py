@@ -1,11 +1,15 @@
 """Logits of NB201's own TinyNetwork (the `xautodl` package, NAS-Bench-201's reference code) with
 the weights of a nasrob safetensors file, for comparing nasrob's network with NB201's.
 
-    python bench/xautodl_logits.py --weights W.safetensors --input X.f32 --shape N,C,H,W --out L.json
+    python bench/xautodl_logits.py --weights W.safetensors --input X.f32 --shape N,C,H,W --out L.json \
+        [--guided]
 
 X.f32 holds N*C*H*W little-endian float32 pixels in [0,1] (NCHW). xautodl's network takes
 normalised images, so they are normalised here with NB201's per-dataset mean and std (xautodl's
-`get_datasets`); nasrob's network normalises inside. Writes {"logits": [[...], ...]}.
+`get_datasets`); nasrob's network normalises inside. Writes {"logits": [[...], ...]}; with
+--guided also {"guided": [...]}, the N*C*H*W guided-backpropagation maps (Springenberg et al.
+2015) of each image's top logit with respect to its [0,1] pixels, as the usual PyTorch recipe
+computes them: a backward hook on every ReLU that lets only positive gradients through.
 Needs torch and xautodl 1.0.0 (`pip install --no-deps xautodl==1.0.0`: its TinyNetwork needs
 only torch).
 """
@@ -39,6 +43,7 @@ def main():
     ap.add_argument("--input", required=True)
     ap.add_argument("--shape", required=True, help="N,C,H,W")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--guided", action="store_true")
     args = ap.parse_args()
 
     tensors, meta = nb201_model.read_safetensors(args.weights)
@@ -61,8 +66,20 @@ def main():
     std = torch.tensor([s / 255 for s in std]).view(1, -1, 1, 1)
     with torch.no_grad():
         _, logits = net((x - mean) / std)
+    result = {"logits": logits.tolist()}
+    if args.guided:
+        for module in net.modules():
+            if isinstance(module, torch.nn.ReLU):
+                # A backward hook cannot see an in-place ReLU's input; out of place is the same map.
+                module.inplace = False
+                module.register_full_backward_hook(lambda _m, grad_in, _g: (grad_in[0].clamp(min=0),))
+        x = x.clone().requires_grad_(True)
+        _, logits = net((x - mean) / std)
+        top = logits.argmax(1, keepdim=True)
+        logits.gather(1, top).sum().backward()
+        result["guided"] = x.grad.flatten().tolist()
     with open(args.out, "w") as f:
-        json.dump({"logits": logits.tolist()}, f)
+        json.dump(result, f)
 
 
 if __name__ == "__main__":

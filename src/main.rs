@@ -68,8 +68,8 @@ fn exit_1_on_panic() {
 fn passive_openmp() {
     use std::os::unix::process::CommandExt;
 
-    const NETWORK_COMMANDS: [&str; 7] =
-        ["train", "attack", "certify", "corrupt-eval", "proxy", "sweep", "bench"];
+    const NETWORK_COMMANDS: [&str; 8] =
+        ["train", "attack", "certify", "detect", "corrupt-eval", "proxy", "sweep", "bench"];
     if std::env::var_os("OMP_WAIT_POLICY").is_some() {
         return;
     }

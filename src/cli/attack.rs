@@ -51,10 +51,10 @@ impl NetworkArgs {
 #[derive(Args, Debug)]
 pub struct TargetArgs {
     #[command(flatten)]
-    network: NetworkArgs,
+    pub network: NetworkArgs,
     /// Training seed of the network: part of every attack seed and recorded with the rows.
     #[arg(long)]
-    training_seed: Option<i64>,
+    pub training_seed: Option<i64>,
     /// The defaults of every attack setting: jung2023 (the released NB201 robustness dataset's:
     /// FGSM and PGD score all images, APGD-CE and Square the clean-correct ones; PGD is the basic
     /// iterative method, 1/255 steps from the image, scored at its last iterate; APGD 1 restart)
@@ -110,7 +110,7 @@ pub struct TargetArgs {
     #[arg(long, value_name = "QUERIES", default_value_t = nasrob::attack::square::DEFAULT_CHECK_EVERY)]
     check_every: usize,
     #[command(flatten)]
-    eval: EvalArgs,
+    pub eval: EvalArgs,
 }
 
 /// Which test images to evaluate, in what batches, where. Shared by `attack`, `bench attack` and
@@ -196,7 +196,7 @@ pub struct BenchAttackArgs {
 }
 
 /// The protocol the arguments ask for, checked.
-fn protocol(args: &TargetArgs) -> Result<Protocol> {
+pub fn protocol(args: &TargetArgs) -> Result<Protocol> {
     let name: ProtocolName = args.protocol.parse()?;
     let mut protocol = Protocol::for_attacks(&parse_attacks(&args.attacks)?, name);
     protocol.batch_size = args.eval.batch_size;

@@ -10,6 +10,8 @@ mod corrupt;
 #[cfg(feature = "torch")]
 mod corrupt_eval;
 mod data;
+#[cfg(feature = "torch")]
+mod detect;
 mod doctor;
 #[cfg(not(feature = "torch"))]
 pub mod engine;
@@ -60,6 +62,10 @@ enum Command {
     /// robust (IBP or CROWN-IBP bounds), and each image's certified radius.
     #[cfg(feature = "torch")]
     Certify(certify::CertifyArgs),
+    /// Attack detectability of one trained network: how well the entropy of its feature-response
+    /// maps tells adversarial examples from clean images (AUROC, precision, recall).
+    #[cfg(feature = "torch")]
+    Detect(detect::DetectArgs),
     /// Training-free proxies: score architectures with libtorch (the 13 zero-cost proxies of
     /// NAS-Bench-Suite-Zero and robustness proxies) and evaluate stored scores against stored targets.
     #[command(subcommand)]
@@ -130,6 +136,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Attack(args) => attack::run(args),
         #[cfg(feature = "torch")]
         Command::Certify(args) => certify::run(args),
+        #[cfg(feature = "torch")]
+        Command::Detect(args) => detect::run(args),
         Command::Proxy(cmd) => proxy::run(cmd),
         Command::Import(cmd) => import::run(cmd),
         #[cfg(feature = "torch")]

@@ -104,7 +104,9 @@ impl NasArgs {
 pub struct AccuracyBoxArgs {
     #[command(flatten)]
     bench: BenchArgs,
-    /// Which conditions to show: all, attacks or corruptions.
+    /// Which conditions to show: all, attacks or corruptions (accuracy); bracket (per radius,
+    /// accuracy under the worst attack against certified accuracy); detection (the detector's
+    /// AUROC per attack and ε).
     #[arg(long, default_value = "all")]
     conditions: Conditions,
 }

@@ -70,7 +70,13 @@ impl Report {
 }
 
 /// The eps-ball and [0,1] invariants of one batch of adversarial examples.
-fn check_examples(x: &Tensor, examples: &Tensor, eps: f64, attack: AttackKind, eps_255: f64) -> Result<()> {
+pub(super) fn check_examples(
+    x: &Tensor,
+    examples: &Tensor,
+    eps: f64,
+    attack: AttackKind,
+    eps_255: f64,
+) -> Result<()> {
     if examples.size() != x.size() {
         return Err(Error::Internal(format!(
             "{attack} at eps {eps_255}/255 returned examples of shape {:?} for images of shape {:?}",
@@ -129,7 +135,7 @@ pub fn evaluate(
 }
 
 /// The adversarial examples of one batch at every radius of `radii`, stacked radius after radius.
-fn attack_batch(
+pub(super) fn attack_batch(
     oracle: &mut Oracle,
     x: &Tensor,
     y: &Tensor,

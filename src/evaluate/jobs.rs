@@ -1,6 +1,6 @@
 //! The evaluations the CLI runs on one trained network: the attacks of a protocol, the
-//! corruptions of a plan or a certification, measured and, for `nasrob attack` and
-//! `nasrob corrupt-eval`, stored.
+//! corruptions of a plan, a certification or a detection, measured and stored (always for
+//! `nasrob attack` and `nasrob corrupt-eval`, with `--out` for the others).
 
 use std::path::Path;
 
@@ -9,6 +9,7 @@ use tch::Device;
 use super::adversarial::{Report, evaluate};
 use super::certify::{Certification, CertifyConfig, certify, check_against_attack};
 use super::corruption::{CorruptionPlan, evaluate_corruptions};
+use super::detect::{DetectConfig, DetectProgress, Detection, detect};
 use super::images::{ImageSelection, image_tensors};
 use super::measurement::{Measurement, Progress, Subject};
 use super::network::{Network, NetworkSpec};
@@ -297,4 +298,55 @@ pub fn run_certify(
         None => None,
     };
     Ok(CertifyRun { network, split, certification, checked, stored })
+}
+
+/// A detection run on one network.
+pub struct DetectRun {
+    pub network: Network,
+    pub split: String,
+    pub detection: Detection,
+    /// Present when the rows were stored.
+    pub stored: Option<Stored>,
+}
+
+/// Scores `target`'s network's clean images and the adversarial examples of `config`'s attacks
+/// with the feature-response entropy detector; with `out`, stores the rows there (refused before
+/// any work when the same configuration was stored before).
+pub fn run_detect(
+    target: &Target,
+    config: &DetectConfig,
+    out: Option<&Path>,
+    command: Option<String>,
+    progress: &mut dyn FnMut(DetectProgress),
+) -> Result<DetectRun> {
+    config.protocol.validate()?;
+    let network = target.network.resolve()?;
+    let weights_sha256 = network.weights_sha256()?;
+    let loaded = network.load(target.device)?;
+    let (split, set) = target.images.load(network.dataset)?;
+    let (images, labels) = image_tensors(&set)?;
+    let destination = match out {
+        Some(out) => {
+            let mut identity = identity(target, &network, &weights_sha256, &split, set.len());
+            identity["detect"] = config.describe();
+            Some(Destination::new(out, &part_stem("detect", target, &network), identity)?)
+        }
+        None => None,
+    };
+    let subject = subject(target, &network);
+    let detection = detect(&loaded, &images, &labels, config, &subject, target.device, progress)?;
+    let stored = match destination {
+        Some(destination) => Some(Stored::write(
+            &destination,
+            target,
+            &network,
+            &subject,
+            &split,
+            weights_sha256,
+            command,
+            |ctx| detection.rows(ctx),
+        )?),
+        None => None,
+    };
+    Ok(DetectRun { network, split, detection, stored })
 }

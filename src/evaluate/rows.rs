@@ -1,12 +1,14 @@
 //! The store rows of measurements (an adversarial evaluation's, or any other [`Measurement`]s such
 //! as corruption passes): one `evaluations` and one `sample_outcomes` row per measurement, and its
-//! sparse `confusion` rows; and those of a [`Certification`], one of each per radius.
+//! sparse `confusion` rows; those of a [`Certification`], one of each per radius; and those of a
+//! [`Detection`]: one `evaluations` row per (attack, eps) and its per-image `detection_scores`.
 
 use super::adversarial::Report;
 use super::certify::Certification;
+use super::detect::Detection;
 use super::measurement::{Condition, Measurement, Subject, bits};
 use crate::Result;
-use crate::store::schema::{CONFUSION, EVALUATIONS, SAMPLE_OUTCOMES};
+use crate::store::schema::{CONFUSION, DETECTION_SCORES, EVALUATIONS, SAMPLE_OUTCOMES};
 use crate::store::{Rows, Value};
 
 /// Who measured the rows.
@@ -137,11 +139,12 @@ pub fn sample_outcome_rows<'a>(
     Ok(rows)
 }
 
-/// The rows of the three measurement tables.
+/// The rows of the measurement tables.
 pub struct TableRows {
     pub evaluations: Rows,
     pub confusion: Rows,
     pub sample_outcomes: Rows,
+    pub detection_scores: Rows,
 }
 
 impl TableRows {
@@ -154,14 +157,21 @@ impl TableRows {
             evaluations: evaluation_rows(measurements.clone(), ctx)?,
             confusion: confusion_rows(measurements.clone(), ctx)?,
             sample_outcomes: sample_outcome_rows(measurements, ctx)?,
+            detection_scores: Rows::new(&DETECTION_SCORES),
         })
+    }
+
+    /// Every table, in the order they are written.
+    pub fn tables(&self) -> [&Rows; 4] {
+        [&self.evaluations, &self.confusion, &self.sample_outcomes, &self.detection_scores]
     }
 
     /// Appends `other`'s rows.
     pub fn extend(&mut self, other: TableRows) -> Result<()> {
         self.evaluations.extend(other.evaluations)?;
         self.confusion.extend(other.confusion)?;
-        self.sample_outcomes.extend(other.sample_outcomes)
+        self.sample_outcomes.extend(other.sample_outcomes)?;
+        self.detection_scores.extend(other.detection_scores)
     }
 }
 
@@ -213,6 +223,82 @@ impl Certification {
             ]);
             sample_outcomes.push(&row)?;
         }
-        Ok(TableRows { evaluations, confusion: Rows::new(&CONFUSION), sample_outcomes })
+        Ok(TableRows {
+            evaluations,
+            confusion: Rows::new(&CONFUSION),
+            sample_outcomes,
+            detection_scores: Rows::new(&DETECTION_SCORES),
+        })
+    }
+}
+
+impl Detection {
+    /// One `evaluations` row per (attack, eps) (kind `detection`, condition the attack), and one
+    /// `detection_scores` row per clean image and per attacked image's adversarial example.
+    pub fn rows(&self, ctx: &RowContext) -> Result<TableRows> {
+        let mut evaluations = Rows::new(&EVALUATIONS);
+        let mut scores = Rows::new(&DETECTION_SCORES);
+        let image = |i: usize| (ctx.image_offset + i) as i64;
+        for (i, (&score, &predicted)) in self.clean_scores.iter().zip(&self.clean_predicted).enumerate() {
+            let mut row = ctx.identity();
+            row.extend([
+                ("image", image(i).into()),
+                ("condition", "clean".into()),
+                ("eps_255", None::<f64>.into()),
+                ("score", score.into()),
+                ("predicted_label", predicted.into()),
+                ("fooled", None::<bool>.into()),
+                ("config_hash", ctx.config_hash.into()),
+            ]);
+            scores.push(&row)?;
+        }
+        for c in &self.conditions {
+            let mut row = ctx.identity();
+            row.extend([
+                ("kind", "detection".into()),
+                ("condition", c.attack.name().into()),
+                ("eps_255", Some(c.eps_255).into()),
+                ("severity", None::<i64>.into()),
+                ("hp", ctx.hp.into()),
+                ("channels", ctx.channels.into()),
+                ("cells_per_stage", ctx.cells_per_stage.into()),
+                ("accuracy", c.roc.accuracy.into()),
+                ("n_images", self.n_images().into()),
+                ("norm", "Linf".into()),
+                ("eps", (c.eps_255 / 255.0).into()),
+                ("steps", c.settings.steps.into()),
+                ("step_size", c.settings.step_size.into()),
+                ("restarts", c.settings.restarts.into()),
+                ("queries", c.settings.queries.into()),
+                ("attack_seed", (c.seed as i64).into()),
+                ("detection_auroc", c.roc.auroc.into()),
+                ("detection_threshold", c.roc.threshold.into()),
+                ("detection_precision", c.roc.precision.into()),
+                ("detection_recall", c.roc.recall.into()),
+                ("n_adversarial", c.n_fooled().into()),
+                ("seconds", c.seconds.into()),
+                ("config_hash", ctx.config_hash.into()),
+            ]);
+            evaluations.push(&row)?;
+            for (k, &i) in c.images.iter().enumerate() {
+                let mut row = ctx.identity();
+                row.extend([
+                    ("image", image(i).into()),
+                    ("condition", c.attack.name().into()),
+                    ("eps_255", Some(c.eps_255).into()),
+                    ("score", c.scores[k].into()),
+                    ("predicted_label", c.predicted[k].into()),
+                    ("fooled", Some(c.fooled[k]).into()),
+                    ("config_hash", ctx.config_hash.into()),
+                ]);
+                scores.push(&row)?;
+            }
+        }
+        Ok(TableRows {
+            evaluations,
+            confusion: Rows::new(&CONFUSION),
+            sample_outcomes: Rows::new(&SAMPLE_OUTCOMES),
+            detection_scores: scores,
+        })
     }
 }

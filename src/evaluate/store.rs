@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::rows::{SOURCE, TableRows};
 use crate::store::provenance::{Provenance, sha256_hex};
-use crate::store::{BenchDir, Rows, Transaction};
+use crate::store::{BenchDir, Transaction};
 use crate::{Error, Result};
 
 /// Where one evaluation goes: a benchmark folder and the part name its configuration gives it.
@@ -28,7 +28,7 @@ impl Destination {
         if out.exists() && !out.is_dir() {
             return Err(Error::input_file(out, "is a file, not a benchmark folder; pass a folder to --out"));
         }
-        for table in ["evaluations", "confusion", "sample_outcomes", "provenance"] {
+        for table in ["evaluations", "confusion", "sample_outcomes", "detection_scores", "provenance"] {
             let path = bench.part_path(table, &part);
             if path.exists() {
                 return Err(Error::input(format!(
@@ -65,9 +65,12 @@ impl Destination {
         provenance.inputs.extend(inputs.iter().cloned());
         provenance.config = Some(self.config.clone());
         let provenance = provenance.rows()?;
-        let tables: [&Rows; 4] = [&rows.evaluations, &rows.confusion, &rows.sample_outcomes, &provenance];
         let mut tx = Transaction::begin(&self.bench, "evaluation")?;
-        for table in tables {
+        for table in rows.tables().into_iter().chain([&provenance]) {
+            // A part of a table this evaluation has no rows for would only be an empty file.
+            if table.is_empty() && table.schema().name == "detection_scores" {
+                continue;
+            }
             tx.append(&self.part, table, Some(&self.config_hash))?;
         }
         let notes = tx.notes().to_vec();

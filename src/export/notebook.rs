@@ -300,9 +300,12 @@ def metric_frame():
     """Accuracy (fraction) per architecture (rows: NB201 index) and metric (columns: nasrob's
     names, e.g. pgd@1, fog@3), averaged over seeds; per-attack and per-corruption means
     (pgd_mean, adversarial_mean, ...; missing where any part is missing); and the NB201 costs.
-    Also returns the metric names of each family."""
+    Also returns the metric names of each family, and the rows with their metric names."""
     ev = read_table("evaluations")
     ev = ev[(ev["dataset"] == DATASET) & (ev["source"] == SOURCE) & ev["split"].isin(["test", "x-test"])]
+    # Certified and detection rows are read where they are plotted: their values are not accuracies
+    # under a condition.
+    ev = ev[ev["kind"].isin(["clean", "adversarial", "corruption"])]
     adversarial = (ev["kind"] == "adversarial").to_numpy()
     corruption = (ev["kind"] == "corruption").to_numpy()
     linf = (ev["norm"].isna() | (ev["norm"] == "Linf")).to_numpy()
@@ -321,10 +324,10 @@ def metric_frame():
             means[family + "_mean"] = wide[names].mean(axis=1, skipna=False)
     wide = pd.concat([wide, pd.DataFrame(means)], axis=1)
     costs = pd.read_csv(EXPORT / @COSTS@, index_col="index")
-    return wide.join(costs, how="left"), families
+    return wide.join(costs, how="left"), families, ev.assign(metric=name)
 
 
-wide, families = metric_frame()
+wide, families, named = metric_frame()
 print(f"{len(wide)} architectures with evaluations from {SOURCE} on {DATASET}")
 "##;
 
@@ -446,12 +449,12 @@ if prov is not None:
     );
     nb.markdown(
         "## Contents\n\nRows per table, and the units of work behind the evaluations: architectures and \
-         measurements per source, dataset and kind (clean, adversarial, corruption).",
+         measurements per source, dataset and kind (clean, adversarial, corruption, certified, detection).",
     );
     nb.code(
         r##"
 TABLES = ["architectures", "costs", "training_runs", "training_curves", "evaluations",
-          "confusion", "sample_outcomes", "proxies", "provenance"]
+          "confusion", "sample_outcomes", "detection_scores", "proxies", "provenance"]
 counts = {name: (0 if (t := read_table(name)) is None else len(t)) for name in TABLES}
 display(pd.DataFrame(counts.items(), columns=["table", "rows"]))
 ev = read_table("evaluations")
@@ -597,6 +600,111 @@ plt.show()
 "##,
         values,
     ));
+    nb.markdown(
+        "## Robust accuracy between attacks and certificates\n\nPer L∞ radius with both: the \
+         accuracy under the worst attack (`worst@ε`: an image counts only if it is classified \
+         correctly clean and under every attack at ε, an upper bound on robust accuracy) and the \
+         certified accuracy (`certified@ε`, CROWN: a lower bound), over architectures, as `nasrob \
+         plot accuracy-box --conditions bracket` draws them.",
+    );
+    nb.code(
+        r##"
+def unpack(row):
+    """One stored bitset: bit i (least significant first) is image i's outcome."""
+    bits = np.unpackbits(np.frombuffer(row["correct_bits"], dtype=np.uint8), bitorder="little")
+    return bits[: int(row["n_images"])].astype(bool)
+
+
+ev_all = read_table("evaluations")
+ev_all = ev_all[(ev_all["dataset"] == DATASET) & (ev_all["source"] == SOURCE) & ev_all["split"].isin(["test", "x-test"])]
+certified = ev_all[ev_all["kind"] == "certified"]
+# One group of boxes per bound method, named as nasrob names the metric (certified = CROWN).
+certified = certified.assign(method=["certified" if c == "crown" else f"certified-{c}" for c in certified["condition"]])
+certified = certified.pivot_table(index="index", columns=["method", "eps_255"], values="accuracy", aggfunc="mean")
+outcomes = read_table("sample_outcomes")
+worst = {}
+if outcomes is not None and not certified.empty:
+    outcomes = outcomes[(outcomes["dataset"] == DATASET) & (outcomes["source"] == SOURCE)
+                        & outcomes["split"].isin(["test", "x-test"])]
+    # One measurement run: the same network, seed, split and images.
+    run_key = ["index", "seed", "split", "image_offset", "n_images"]
+    for key, run in outcomes.groupby(run_key, dropna=False):
+        clean = run[run["kind"] == "clean"]
+        if clean.empty:
+            continue
+        for eps, at in run[run["kind"] == "adversarial"].groupby("eps_255"):
+            correct = unpack(clean.iloc[0])
+            for _, row in at.iterrows():
+                correct &= unpack(row)
+            worst.setdefault(eps, {}).setdefault(key[0], []).append(correct.mean())
+columns = [(m, e) for m, e in certified.columns if e in worst]
+if not columns:
+    print("no radius has both attacks and certificates (certify with `nasrob certify --out` or a sweep's [certify] section)")
+else:
+    radii = list(dict.fromkeys(e for _, e in columns))
+    methods = list(dict.fromkeys(m for m, _ in columns))
+    groups = [("worst attack (upper bound)", [(e, pd.Series({i: np.mean(v) for i, v in worst[e].items()})) for e in radii])]
+    groups += [(f"{m} (lower bound)", [(e, certified[(m, e)].dropna()) for e in radii if (m, e) in columns]) for m in methods]
+    fig, ax = plt.subplots(figsize=(12, 6))
+    positions, data, colours, labels, centres, x = [], [], [], [], [], 0.5
+    for g, (name, series) in enumerate(groups):
+        centres.append(x + (len(series) - 1) / 2)
+        for eps, values in series:
+            positions.append(x)
+            data.append(100 * values.to_numpy())
+            colours.append(OKABE_ITO[g % len(OKABE_ITO)])
+            labels.append(level(eps))
+            x += 1
+        x += 0.8
+    boxes = ax.boxplot(data, positions=positions, widths=0.68, whis=1.5, showfliers=False,
+                       patch_artist=True, medianprops={"color": "black", "linewidth": 2})
+    for patch, colour in zip(boxes["boxes"], colours):
+        patch.set_facecolor(colour)
+        patch.set_alpha(0.6)
+    ax.set_xticks(positions, labels)
+    for centre, (name, _) in zip(centres, groups):
+        ax.text(centre, -0.1, name, transform=ax.get_xaxis_transform(), ha="center", va="top")
+    ax.set_xlabel("ε (× 1/255)", labelpad=24)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"{DATASET}: robust accuracy between the worst attack and the certificates ({SOURCE})")
+    ax.grid(axis="y", alpha=0.3)
+    plt.show()
+"##,
+    );
+    nb.markdown(
+        "## How detectable each attack's examples are\n\nThe AUROC of the feature-response entropy \
+         detector (`nasrob detect`): how well the mean local entropy of an image's \
+         guided-backpropagation map tells the examples that fooled the network from clean images, \
+         per attack and ε, over architectures; 50% is no better than chance.",
+    );
+    nb.code(
+        r##"
+detection = ev_all[ev_all["kind"] == "detection"].dropna(subset=["detection_auroc"])
+if detection.empty:
+    print("no detection measurements (score them with `nasrob detect --out` or a sweep's [detect] section)")
+else:
+    detection = detection.assign(metric=[f"{a}@{level(e)}" for a, e in zip(detection["condition"], detection["eps_255"])])
+    auroc = detection.pivot_table(index="index", columns="metric", values="detection_auroc", aggfunc="mean")
+    names = ordered(auroc.columns)
+    fig, ax = plt.subplots(figsize=(max(8, 1.2 * len(names) + 3), 6))
+    attacks = sorted(set(map(stem, names)))
+    colours = [OKABE_ITO[attacks.index(stem(m)) % len(OKABE_ITO)] for m in names]
+    boxes = ax.boxplot([100 * auroc[m].dropna().to_numpy() for m in names], widths=0.7, whis=1.5,
+                       showfliers=False, patch_artist=True, medianprops={"color": "black", "linewidth": 2})
+    for patch, colour in zip(boxes["boxes"], colours):
+        patch.set_facecolor(colour)
+        patch.set_alpha(0.6)
+    ax.set_xticks(range(1, len(names) + 1), names)
+    ax.axhline(50, color="0.35", linestyle="--", linewidth=1.5, zorder=0)
+    ax.set_xlabel("attack and ε (× 1/255)")
+    ax.set_ylabel("detection AUROC (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"{DATASET}: how detectable each attack's examples are ({SOURCE})")
+    ax.grid(axis="y", alpha=0.3)
+    plt.show()
+"##,
+    );
     nb.markdown("## Rank correlation between metrics\n\nKendall's τ-b between every pair of metrics over the architectures that have both (pairwise-complete rows), computed exactly (ties corrected, equal to `scipy.stats.kendalltau`). A τ near 1 means the two metrics rank architectures alike.");
     nb.code(TAU);
     nb.markdown("The matrix of τ-b over the heatmap's metrics (computed once per pair), drawn with the values printed in each cell.");
@@ -619,7 +727,24 @@ ax.set_xticks(range(len(TAU_METRICS)), TAU_METRICS, rotation=90)
 ax.set_yticks(range(len(TAU_METRICS)), TAU_METRICS)
 fig.colorbar(image, ax=ax, shrink=0.6, label="Kendall τ-b")
 ax.set_title(f"{DATASET}: Kendall τ-b between metrics ({SOURCE})")
-fig.tight_layout()
+# The seed-noise ceiling of a metric: τ-b between two training seeds' values of it over the
+# architectures measured at both, averaged over seed pairs (`nasrob query seeds`).
+ceilings = {}
+seeded = named.dropna(subset=["seed"])
+for m in TAU_METRICS if seeded["seed"].nunique() >= 2 else []:
+    per_seed = seeded[seeded["metric"] == m].pivot_table(index="index", columns="seed", values="accuracy", aggfunc="mean")
+    seeds = list(per_seed.columns)
+    pairs = [kendall_tau_b(per_seed[a], per_seed[b]) for i, a in enumerate(seeds) for b in seeds[i + 1:]
+             if len(per_seed[[a, b]].dropna()) >= 2]
+    pairs = [t for t in pairs if not np.isnan(t)]
+    if pairs:
+        ceilings[m] = float(np.mean(pairs))
+if ceilings:
+    caption = "seed-noise ceiling (τ-b of one metric between two training seeds): " + ", ".join(f"{m} {c:.2f}" for m, c in ceilings.items())
+else:
+    caption = "no metric has values at two training seeds, so there is no seed-noise ceiling"
+fig.text(0.01, 0.005, caption, fontsize=9, wrap=True)
+fig.tight_layout(rect=(0, 0.04, 1, 1))
 plt.show()
 "##,
         values,

@@ -508,10 +508,26 @@ fn figures_section(view: &BenchView, nas: Option<&NasResult>) -> Result<Section>
             "Accuracy over architectures per attack and ε and per corruption and severity (boxes: quartiles and median; whiskers: 1.5 IQR; dashed: chance). nasrob plot accuracy-box".into(),
         )?);
     }
+    if let Ok(bracket) = accuracy_boxes(view, Conditions::Bracket) {
+        blocks.push(figure(
+            &bracket,
+            "Robust accuracy per radius between the worst attack (accuracy under the strongest of the attacks, an upper bound) and the certificates (certified accuracy, a lower bound), over architectures. nasrob plot accuracy-box --conditions bracket".into(),
+        )?);
+    }
+    if let Ok(detection) = accuracy_boxes(view, Conditions::Detection) {
+        blocks.push(figure(
+            &detection,
+            "Detection AUROC of the feature-response entropy detector per attack and ε, over architectures (dashed: 50%, no better than chance). nasrob plot accuracy-box --conditions detection".into(),
+        )?);
+    }
     let metrics = default_tau_metrics(view);
     if metrics.len() >= 2 {
         let (heatmap, _) = tau_heatmap(view, &metrics, &metrics)?;
-        blocks.push(figure(&heatmap, "Kendall τ-b between metrics. nasrob plot tau-heatmap".into())?);
+        let caption = match &heatmap.caption {
+            Some(ceilings) => format!("Kendall τ-b between metrics; {ceilings}. nasrob plot tau-heatmap"),
+            None => "Kendall τ-b between metrics (no metric has values at two training seeds, so there is no seed-noise ceiling). nasrob plot tau-heatmap".into(),
+        };
+        blocks.push(figure(&heatmap, caption)?);
     }
     let [x, y, c] = default_scatter(view);
     blocks.push(figure(

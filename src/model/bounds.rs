@@ -5,6 +5,9 @@
 //! ball has a margin below its lower bound. They walk the network's own modules (stem, cells as
 //! sums of edges, residual reductions, BN-ReLU, global pooling, classifier), so a certificate is
 //! about exactly the network that attacks query.
+//!
+//! The same backward pass, with guided backpropagation's rule at every ReLU in place of CROWN's
+//! relaxation, gives a network's feature-response maps ([`TinyNetwork::guided_backprop`]).
 
 use tch::{Kind, Tensor, nn};
 
@@ -53,20 +56,24 @@ impl std::str::FromStr for BoundMethod {
 pub struct Interval {
     pub lower: Tensor,
     pub upper: Tensor,
+    /// Both ends are one tensor (a box of radius 0): each map is applied once.
+    point: bool,
 }
 
 impl Interval {
     pub fn new(lower: Tensor, upper: Tensor) -> Interval {
-        Interval { lower, upper }
+        Interval { lower, upper, point: false }
+    }
+
+    /// The box of radius 0 at `x`: propagating it is the forward pass itself, at its cost.
+    pub fn point(x: &Tensor) -> Interval {
+        Interval { lower: x.shallow_clone(), upper: x.shallow_clone(), point: true }
     }
 
     /// The L-inf ball of radius `eps` (a scalar tensor, or one per image shaped `[n, 1, 1, 1]`)
     /// around `images`, clipped to the [0,1] pixel range.
     pub fn linf_ball(images: &Tensor, eps: &Tensor) -> Result<Interval> {
-        Ok(Interval {
-            lower: images.f_sub(eps)?.f_clamp(0.0, 1.0)?,
-            upper: images.f_add(eps)?.f_clamp(0.0, 1.0)?,
-        })
+        Ok(Interval::new(images.f_sub(eps)?.f_clamp(0.0, 1.0)?, images.f_add(eps)?.f_clamp(0.0, 1.0)?))
     }
 
     fn mid_rad(&self) -> Result<(Tensor, Tensor)> {
@@ -77,26 +84,42 @@ impl Interval {
     }
 
     fn from_mid_rad(mid: &Tensor, rad: &Tensor) -> Result<Interval> {
-        Ok(Interval { lower: mid.f_sub(rad)?, upper: mid.f_add(rad)? })
+        Ok(Interval::new(mid.f_sub(rad)?, mid.f_add(rad)?))
     }
 
-    /// A map that is linear with non-negative coefficients (pooling), applied to both ends.
+    /// `f` applied to a point's one tensor.
+    fn at_point(&self, f: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Interval> {
+        count_operations(1);
+        Ok(Interval::point(&f(&self.lower)?))
+    }
+
+    /// A monotone non-decreasing map (pooling, ReLU, normalisation), applied to both ends.
     fn monotone(&self, f: impl Fn(&Tensor) -> Result<Tensor>) -> Result<Interval> {
+        if self.point {
+            return self.at_point(f);
+        }
         count_operations(2);
-        Ok(Interval { lower: f(&self.lower)?, upper: f(&self.upper)? })
+        Ok(Interval::new(f(&self.lower)?, f(&self.upper)?))
     }
 
     /// Bias-free 2-D convolution.
     pub fn conv2d(&self, weight: &Tensor, stride: i64, padding: i64) -> Result<Interval> {
+        let conv = |x: &Tensor, w: &Tensor| -> Result<Tensor> {
+            Ok(x.f_conv2d(w, None::<Tensor>, [stride; 2], [padding; 2], [1, 1], 1)?)
+        };
+        if self.point {
+            return self.at_point(|x| conv(x, weight));
+        }
         let (mid, rad) = self.mid_rad()?;
         count_operations(2);
-        let mid = mid.f_conv2d(weight, None::<Tensor>, [stride; 2], [padding; 2], [1, 1], 1)?;
-        let rad = rad.f_conv2d(&weight.f_abs()?, None::<Tensor>, [stride; 2], [padding; 2], [1, 1], 1)?;
-        Interval::from_mid_rad(&mid, &rad)
+        Interval::from_mid_rad(&conv(&mid, weight)?, &conv(&rad, &weight.f_abs()?)?)
     }
 
     /// `scale * x + shift` with per-channel `scale` and `shift` shaped `[1, c, 1, 1]`.
     pub fn scale_shift(&self, scale: &Tensor, shift: &Tensor) -> Result<Interval> {
+        if self.point {
+            return self.at_point(|x| Ok(x.f_mul(scale)?.f_add(shift)?));
+        }
         let (mid, rad) = self.mid_rad()?;
         count_operations(2);
         Interval::from_mid_rad(&mid.f_mul(scale)?.f_add(shift)?, &rad.f_mul(&scale.f_abs()?)?)
@@ -105,43 +128,48 @@ impl Interval {
     /// `x W^T + b` for `x` shaped `[n, in]` and `weight` `[out, in]`, or `weight` `[n, out, in]`
     /// and `bias` `[n, out]` (a map per row).
     pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>) -> Result<Interval> {
+        let apply = |x: &Tensor, w: &Tensor| -> Result<Tensor> {
+            Ok(if w.dim() == 3 {
+                w.f_matmul(&x.f_unsqueeze(-1)?)?.f_squeeze_dim(-1)?
+            } else {
+                x.f_matmul(&w.f_tr()?)?
+            })
+        };
+        let with_bias = |x: Tensor| -> Result<Tensor> {
+            Ok(match bias {
+                Some(b) => x.f_add(b)?,
+                None => x,
+            })
+        };
+        if self.point {
+            return self.at_point(|x| with_bias(apply(x, weight)?));
+        }
         let (mid, rad) = self.mid_rad()?;
         count_operations(2);
-        let (mid, rad) = if weight.dim() == 3 {
-            let apply = |x: &Tensor, w: &Tensor| -> Result<Tensor> {
-                Ok(w.f_matmul(&x.f_unsqueeze(-1)?)?.f_squeeze_dim(-1)?)
-            };
-            (apply(&mid, weight)?, apply(&rad, &weight.f_abs()?)?)
-        } else {
-            (mid.f_matmul(&weight.f_tr()?)?, rad.f_matmul(&weight.f_abs()?.f_tr()?)?)
-        };
-        let mid = match bias {
-            Some(b) => mid.f_add(b)?,
-            None => mid,
-        };
-        Interval::from_mid_rad(&mid, &rad)
+        Interval::from_mid_rad(&with_bias(apply(&mid, weight)?)?, &apply(&rad, &weight.f_abs()?)?)
     }
 
     pub fn relu(&self) -> Result<Interval> {
-        count_operations(2);
-        Ok(Interval { lower: self.lower.f_relu()?, upper: self.upper.f_relu()? })
+        self.monotone(|x| Ok(x.f_relu()?))
     }
 
     pub fn add(&self, other: &Interval) -> Result<Interval> {
+        if self.point && other.point {
+            return self.at_point(|x| Ok(x.f_add(&other.lower)?));
+        }
         count_operations(2);
-        Ok(Interval { lower: self.lower.f_add(&other.lower)?, upper: self.upper.f_add(&other.upper)? })
+        Ok(Interval::new(self.lower.f_add(&other.lower)?, self.upper.f_add(&other.upper)?))
     }
 
     fn zeros_like(&self) -> Result<Interval> {
-        Ok(Interval { lower: self.lower.f_zeros_like()?, upper: self.upper.f_zeros_like()? })
+        self.monotone(|x| Ok(x.f_zeros_like()?))
     }
 
     fn shallow_clone(&self) -> Interval {
-        Interval { lower: self.lower.shallow_clone(), upper: self.upper.shallow_clone() }
+        Interval { lower: self.lower.shallow_clone(), upper: self.upper.shallow_clone(), point: self.point }
     }
 }
 
-/// Inference-mode BatchNorm as `scale * x + shift`, per channel, shaped `[1, c, 1, 1]`.
 fn batch_norm_affine(bn: &nn::BatchNorm) -> Result<(Tensor, Tensor)> {
     let inv_std = bn.running_var.f_add_scalar(super::BN_EPS)?.f_rsqrt()?;
     let scale = match &bn.ws {
@@ -236,11 +264,22 @@ impl ResBlock {
     }
 }
 
+/// How the backward pass crosses a ReLU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReluRule {
+    /// CROWN's linear relaxation over the bounds on the ReLU's input.
+    Crown,
+    /// Guided backpropagation (Springenberg et al. 2015): a signal passes only where it is
+    /// positive and the ReLU's input (the interval's lower end, a point here) is positive.
+    Guided,
+}
+
 /// The lower bound's constant term, shared by every path of the backward pass (the linear
 /// coefficients split over a DAG's edges; the constants they collect are summed once here).
 struct Backward {
     /// `[n, s]`: one entry per image and margin.
     bias: Tensor,
+    rule: ReluRule,
 }
 
 impl Backward {
@@ -261,6 +300,11 @@ impl Backward {
     /// the lower line of slope 1 or 0, whichever is closer (CROWN's adaptive choice, slope 1
     /// when the upper line's slope exceeds 1/2, as auto_LiRPA chooses).
     fn relu(&mut self, coef: &Tensor, pre: &Interval) -> Result<Tensor> {
+        if self.rule == ReluRule::Guided {
+            count_operations(3);
+            let open = pre.lower.f_gt(0.0)?.f_to_kind(Kind::Float)?.f_unsqueeze(1)?;
+            return Ok(coef.f_clamp_min(0.0)?.f_mul(&open)?);
+        }
         count_operations(12);
         let lower = pre.lower.f_clamp_max(0.0)?;
         let upper = pre.upper.f_clamp_min(0.0)?;
@@ -418,10 +462,7 @@ impl ResBlock {
 impl TinyNetwork {
     /// IBP through the whole network for the pixel box `input`.
     fn ibp_trace(&self, input: &Interval) -> Result<IbpTrace> {
-        let normalized = Interval::new(
-            input.lower.f_sub(&self.mean)?.f_div(&self.std)?,
-            input.upper.f_sub(&self.mean)?.f_div(&self.std)?,
-        );
+        let normalized = input.monotone(|x| Ok(x.f_sub(&self.mean)?.f_div(&self.std)?))?;
         let (scale, shift) = batch_norm_affine(&self.stem_bn)?;
         let mut x = normalized
             .conv2d(&self.stem_conv.layer.ws, self.stem_conv.stride, self.stem_conv.padding)?
@@ -517,37 +558,10 @@ impl TinyNetwork {
         spec_weight: Tensor,
         spec_bias: Tensor,
     ) -> Result<Tensor> {
-        let mut back = Backward { bias: spec_bias };
-        let (channels, h, w) = {
-            let size = trace.last.lower.size();
-            (size[1], size[2], size[3])
+        let mut back = Backward { bias: spec_bias, rule: ReluRule::Crown };
+        let Some(coef) = self.pixel_coefficients(&mut back, trace, hw(input), &spec_weight)? else {
+            return Ok(back.bias);
         };
-        let (n, s) = (spec_weight.size()[0], spec_weight.size()[1]);
-        // Global average pooling spreads each feature's coefficient evenly over its pixels.
-        let coef = spec_weight
-            .f_div_scalar((h * w) as f64)?
-            .f_view([n, s, channels, 1, 1])?
-            .f_expand([n, s, channels, h, w], false)?;
-        let coef = back.relu(&coef, &trace.last)?;
-        let (scale, shift) = batch_norm_affine(&self.last_bn)?;
-        let mut coef = Some(back.scale_shift(&coef, &scale, &shift)?);
-        for (layer, bounds) in self.layers.iter().zip(&trace.layers).rev() {
-            let Some(current) = coef.take() else { break };
-            coef = match (layer, bounds) {
-                (Layer::Cell(cell), LayerBounds::Cell(nodes)) => cell.backward(&mut back, current, nodes)?,
-                (Layer::Reduction(block), LayerBounds::Reduction { input, inner }) => {
-                    Some(block.backward(&mut back, current, input, inner)?)
-                }
-                _ => return Err(Error::Internal("bound trace does not match the network's layers".into())),
-            };
-        }
-        let Some(coef) = coef else { return Ok(back.bias) };
-        let (scale, shift) = batch_norm_affine(&self.stem_bn)?;
-        let coef = back.scale_shift(&coef, &scale, &shift)?;
-        let coef = conv_adjoint(&coef, &self.stem_conv, hw(input))?;
-        // Normalisation (x - mean) / std is the per-channel map x / std - mean / std.
-        let inv_std = self.std.f_reciprocal()?;
-        let coef = back.scale_shift(&coef, &inv_std, &self.mean.f_mul(&inv_std)?.f_neg()?)?;
         count_operations(5);
         let lower = input.lower.f_unsqueeze(1)?;
         let upper = input.upper.f_unsqueeze(1)?;
@@ -557,5 +571,68 @@ impl TinyNetwork {
             .f_add(&coef.f_clamp_max(0.0)?.f_mul(&upper)?)?
             .f_sum_dim_intlist(&[2i64, 3, 4][..], false, Kind::Float)?;
         Ok(back.bias.f_add(&minimum)?)
+    }
+
+    /// The backward pass of the linear maps `weight` `[n, s, features]` over the pooled features
+    /// down to coefficients `[n, s, c, h, w]` over the [0,1] pixels of `input_hw`, crossing each
+    /// ReLU by `back`'s rule; `None` when the output does not depend on the pixels.
+    fn pixel_coefficients(
+        &self,
+        back: &mut Backward,
+        trace: &IbpTrace,
+        input_hw: (i64, i64),
+        weight: &Tensor,
+    ) -> Result<Option<Tensor>> {
+        let (channels, h, w) = {
+            let size = trace.last.lower.size();
+            (size[1], size[2], size[3])
+        };
+        let (n, s) = (weight.size()[0], weight.size()[1]);
+        // Global average pooling spreads each feature's coefficient evenly over its pixels.
+        let coef = weight
+            .f_div_scalar((h * w) as f64)?
+            .f_view([n, s, channels, 1, 1])?
+            .f_expand([n, s, channels, h, w], false)?;
+        let coef = back.relu(&coef, &trace.last)?;
+        let (scale, shift) = batch_norm_affine(&self.last_bn)?;
+        let mut coef = Some(back.scale_shift(&coef, &scale, &shift)?);
+        for (layer, bounds) in self.layers.iter().zip(&trace.layers).rev() {
+            let Some(current) = coef.take() else { break };
+            coef = match (layer, bounds) {
+                (Layer::Cell(cell), LayerBounds::Cell(nodes)) => cell.backward(back, current, nodes)?,
+                (Layer::Reduction(block), LayerBounds::Reduction { input, inner }) => {
+                    Some(block.backward(back, current, input, inner)?)
+                }
+                _ => return Err(Error::Internal("bound trace does not match the network's layers".into())),
+            };
+        }
+        let Some(coef) = coef else { return Ok(None) };
+        let (scale, shift) = batch_norm_affine(&self.stem_bn)?;
+        let coef = back.scale_shift(&coef, &scale, &shift)?;
+        let coef = conv_adjoint(&coef, &self.stem_conv, input_hw)?;
+        // Normalisation (x - mean) / std is the per-channel map x / std - mean / std.
+        let inv_std = self.std.f_reciprocal()?;
+        Ok(Some(back.scale_shift(&coef, &inv_std, &self.mean.f_mul(&inv_std)?.f_neg()?)?))
+    }
+
+    /// Guided backpropagation's feature-response maps `[n, c, h, w]` of the [0,1] `images`
+    /// `[n, c, h, w]` (BatchNorm in inference mode): the gradient of the logit of each image's
+    /// class in `classes` `[n]` (int64) with respect to its pixels, where every ReLU passes a
+    /// signal only where the signal is positive and the ReLU's input is positive.
+    pub fn guided_backprop(&self, images: &Tensor, classes: &Tensor) -> Result<Tensor> {
+        let _no_grad = tch::no_grad_guard();
+        // A box of radius 0 carries the forward pass's values to every ReLU.
+        let input = Interval::point(images);
+        let trace = self.ibp_trace(&input)?;
+        let weight = self.classifier.ws.f_index_select(0, classes)?.f_unsqueeze(1)?;
+        let n = images.size()[0];
+        let mut back = Backward {
+            bias: Tensor::f_zeros([n, 1], (Kind::Float, images.device()))?,
+            rule: ReluRule::Guided,
+        };
+        Ok(match self.pixel_coefficients(&mut back, &trace, hw(&input), &weight)? {
+            Some(coef) => coef.f_squeeze_dim(1)?,
+            None => images.f_zeros_like()?,
+        })
     }
 }

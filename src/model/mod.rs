@@ -3,7 +3,8 @@
 //! module names (`stem.0.weight`, `cells.6.layers.3.op.1.weight`, `lastact.0.running_mean`, ...),
 //! so saved weights load into the reference PyTorch model, and initialisation follows PyTorch's
 //! defaults, as NB201 used them. [`Classifier`] is how attacks and evaluations query a network;
-//! [`TinyNetwork::margin_lower_bounds`] bounds its margins over a ball of images (IBP, CROWN-IBP).
+//! [`TinyNetwork::margin_lower_bounds`] bounds its margins over a ball of images (IBP, CROWN-IBP);
+//! [`TinyNetwork::guided_backprop`] gives its feature-response maps.
 
 use tch::nn;
 use tch::{Device, Kind, Tensor};

@@ -390,7 +390,7 @@ fn is_accuracy(lookup: &Lookup, id: MetricId) -> bool {
         | MetricFamily::Aggregate
         | MetricFamily::WorstCase => true,
         MetricFamily::Certified => !info.name.ends_with("radius_mean"),
-        MetricFamily::Cost | MetricFamily::Proxy => false,
+        MetricFamily::Detection | MetricFamily::Cost | MetricFamily::Proxy => false,
     }
 }
 

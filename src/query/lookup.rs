@@ -58,6 +58,9 @@ pub enum MetricFamily {
     Corruption,
     /// Certified accuracy per radius (`certified@EPS`) and the mean certified radius.
     Certified,
+    /// The AUROC of the feature-response entropy detector against an attack's examples
+    /// (`detection-ATTACK@EPS`).
+    Detection,
     Aggregate,
     /// Worst cases over radii or attacks, derived from per-image outcomes.
     WorstCase,
@@ -66,11 +69,12 @@ pub enum MetricFamily {
 }
 
 impl MetricFamily {
-    pub const ALL: [MetricFamily; 8] = [
+    pub const ALL: [MetricFamily; 9] = [
         MetricFamily::Clean,
         MetricFamily::Adversarial,
         MetricFamily::Corruption,
         MetricFamily::Certified,
+        MetricFamily::Detection,
         MetricFamily::Aggregate,
         MetricFamily::WorstCase,
         MetricFamily::Cost,
@@ -84,6 +88,7 @@ impl MetricFamily {
             MetricFamily::Adversarial => "adversarial",
             MetricFamily::Corruption => "corruption",
             MetricFamily::Certified => "certified",
+            MetricFamily::Detection => "detection",
             MetricFamily::Aggregate => "aggregate",
             MetricFamily::WorstCase => "worst_case",
             MetricFamily::Cost => "cost",
@@ -247,6 +252,7 @@ impl Lookup {
                 col("severity"),
                 col("accuracy"),
                 col("certified_radius_mean_255"),
+                col("detection_auroc"),
             ]);
             let df = crate::store::read::collect_streaming(df)?;
             rows += df.height();
@@ -261,6 +267,7 @@ impl Lookup {
             let accuracy = df.column("accuracy").and_then(|c| c.f64()).map_err(polars_error)?;
             let radius =
                 df.column("certified_radius_mean_255").and_then(|c| c.f64()).map_err(polars_error)?;
+            let auroc = df.column("detection_auroc").and_then(|c| c.f64()).map_err(polars_error)?;
             // Rows of one measurement are adjacent in nasrob's files: remember the last key.
             type Key<'a> = (
                 Option<&'a str>,
@@ -282,11 +289,14 @@ impl Lookup {
                 .zip(severity.iter())
                 .zip(index.iter())
                 .zip(accuracy.iter())
-                .zip(radius.iter());
+                .zip(radius.iter())
+                .zip(auroc.iter());
             // The (source, bound method) of the last certified row and its radius column.
             type RadiusKey<'a> = (Option<&'a str>, Option<&'a str>);
             let mut last_radius: Option<(RadiusKey<'_>, usize)> = None;
-            for (((((((((src, spl), knd), cond), nrm), e), sev), idx), acc), rad) in columns {
+            for ((((((((((src, spl), knd), cond), nrm), e), sev), idx), acc), rad), roc_area) in columns {
+                // A detection row's value is its detector's AUROC, not its accuracy.
+                let acc = if knd == Some("detection") { roc_area } else { acc };
                 let (Some(idx), Some(acc)) = (idx, acc) else { continue };
                 let Ok(idx) = usize::try_from(idx) else { continue };
                 if idx >= NUM_ARCHS || !acc.is_finite() {
@@ -699,6 +709,13 @@ pub(super) fn evaluation_metric(
                 None => certified_prefix(condition),
             };
             (name, MetricFamily::Certified)
+        }
+        Some("detection") => {
+            let name = match eps_255 {
+                Some(e) => format!("detection-{condition}@{}", format_number(e)),
+                None => format!("detection-{condition}"),
+            };
+            (name, MetricFamily::Detection)
         }
         Some("corruption") => {
             let name = match severity {

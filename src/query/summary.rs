@@ -36,8 +36,8 @@ pub struct Summary {
     /// Architectures with measurements of their own.
     pub architectures: usize,
     pub objectives: Vec<ObjectiveTop>,
-    /// τ-b of clean accuracy with each adversarial metric, each `worst@<eps>` and each certified
-    /// accuracy, over the measured architectures.
+    /// τ-b of clean accuracy with each adversarial metric, each `worst@<eps>`, each certified
+    /// accuracy and each detection AUROC, over the measured architectures.
     pub clean_vs_adversarial: Vec<TauRow>,
     /// What a reader should know about the rows, e.g. that some come from a ladder evaluation.
     pub notes: Vec<String>,
@@ -71,9 +71,15 @@ pub fn summarize(lookup: &Lookup, top: usize) -> Result<Summary> {
     let clean = lookup.resolve("clean")?;
     let archs = measured(lookup, clean);
     let mut objectives = Vec::new();
-    for name in
-        ["clean", "adversarial_mean", "worst@1", "certified@1", "certified_radius_mean", "corruption_mean"]
-    {
+    for name in [
+        "clean",
+        "adversarial_mean",
+        "worst@1",
+        "certified@1",
+        "certified_radius_mean",
+        "detection-fgsm@1",
+        "corruption_mean",
+    ] {
         let Ok(id) = lookup.resolve(name) else { continue };
         let mut ranked: Vec<Ranked> = archs
             .iter()
@@ -96,7 +102,8 @@ pub fn summarize(lookup: &Lookup, top: usize) -> Result<Summary> {
         let info = lookup.info(id);
         let over_attacks = info.family == MetricFamily::WorstCase && info.name.starts_with("worst@");
         let certified = info.family == MetricFamily::Certified && info.name.contains('@');
-        if info.family != MetricFamily::Adversarial && !over_attacks && !certified {
+        let detection = info.family == MetricFamily::Detection;
+        if info.family != MetricFamily::Adversarial && !over_attacks && !certified && !detection {
             continue;
         }
         let c = correlate(&clean_column, &restrict(id))?;

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema};
 
 /// Version of the table layout that nasrob writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Versions nasrob reads: version 1 lacks `evaluations.scoring_set`, which reads as NULL (its
 /// adversarial rows attacked the clean-correct images only); versions 1 and 2 lack
-/// `evaluations.certified_radius_mean_255` (they hold no certified rows).
-pub const READABLE_SCHEMA_VERSIONS: [u32; 3] = [1, 2, 3];
+/// `evaluations.certified_radius_mean_255` (they hold no certified rows); versions 1 to 3 lack
+/// the detection columns of `evaluations` and the `detection_scores` table (no detection rows).
+pub const READABLE_SCHEMA_VERSIONS: [u32; 4] = [1, 2, 3, 4];
 
 /// Arrow types used in the tables (kept to types every Parquet reader understands).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,20 +128,20 @@ const CELLS: Column =
     col("cells_per_stage", Int32, true, "", "cells per stage N (NB201: 5); NULL when unknown");
 const CONFIG_HASH: Column =
     col("config_hash", Utf8, true, "", "SHA-256 of the resolved run configuration that produced the row");
-const KIND: Column = col("kind", Utf8, false, "", "clean, adversarial, corruption or certified");
+const KIND: Column = col("kind", Utf8, false, "", "clean, adversarial, corruption, certified or detection");
 const CONDITION: Column = col(
     "condition",
     Utf8,
     false,
     "",
-    "clean; an attack (fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, square); a corruption name; or the bound method of a certified row (crown, crown-ibp, ibp)",
+    "clean; an attack (fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, square), also of a detection row, whose examples were scored; a corruption name; or the bound method of a certified row (crown, crown-ibp, ibp)",
 );
 const EPS_255: Column = col(
     "eps_255",
     Float64,
     true,
     "1/255",
-    "L-inf radius (of an attack, or of the ball a certified row proves) in units of 1/255; NULL for clean and corruption rows",
+    "L-inf radius (of an attack, also of a detection row's, or of the ball a certified row proves) in units of 1/255; NULL for clean and corruption rows",
 );
 const SEVERITY: Column =
     col("severity", Int32, true, "", "corruption severity 1..5; NULL for clean and adversarial rows");
@@ -294,7 +295,13 @@ pub const EVALUATIONS: TableSchema = TableSchema {
         col("split", Utf8, false, "", "image set evaluated: test, valid, x-test, x-valid"),
         KIND,
         CONDITION,
-        col("norm", Utf8, true, "", "threat model of adversarial and certified rows (Linf); NULL otherwise"),
+        col(
+            "norm",
+            Utf8,
+            true,
+            "",
+            "threat model of adversarial, certified and detection rows (Linf); NULL otherwise",
+        ),
         col("eps", Float64, true, "fraction of the [0,1] pixel range", "L-inf attack radius; eps_255 / 255"),
         EPS_255,
         SEVERITY,
@@ -303,7 +310,7 @@ pub const EVALUATIONS: TableSchema = TableSchema {
             Float64,
             false,
             "fraction",
-            "share of images classified correctly under the condition, 0..1; certified rows: share proved classified correctly everywhere in the ball",
+            "share of images classified correctly under the condition, 0..1; certified rows: share proved classified correctly everywhere in the ball; detection rows: share of the clean and the fooled adversarial images the detector classifies correctly (as clean or adversarial) at detection_threshold",
         ),
         col("confidence_mean", Float64, true, "probability", "mean max-softmax probability over all images"),
         col(
@@ -353,6 +360,41 @@ pub const EVALUATIONS: TableSchema = TableSchema {
             true,
             "1/255",
             "certified rows: mean over the images of the largest L-inf radius at which the prediction is proved correct (0 for misclassified images), by bisection up to the configured maximum; NULL when not searched",
+        ),
+        col(
+            "detection_auroc",
+            Float64,
+            true,
+            "fraction",
+            "detection rows: area under the ROC curve of the feature-response entropy score, fooled adversarial examples (positives) against clean images (negatives), ties counting half; NULL when the attack fooled no image",
+        ),
+        col(
+            "detection_threshold",
+            Float64,
+            true,
+            "bits",
+            "detection rows: the score at or above which an input is flagged adversarial, the one that maximises Youden's J (TPR - FPR); NULL when flagging nothing is as good",
+        ),
+        col(
+            "detection_precision",
+            Float64,
+            true,
+            "fraction",
+            "detection rows: share of the flagged inputs that are adversarial, at detection_threshold; NULL when none is flagged",
+        ),
+        col(
+            "detection_recall",
+            Float64,
+            true,
+            "fraction",
+            "detection rows: share of the fooled adversarial examples flagged, at detection_threshold; NULL when the attack fooled no image",
+        ),
+        col(
+            "n_adversarial",
+            Int32,
+            true,
+            "images",
+            "detection rows: adversarial examples scored as positives (the images the attack fooled among those classified correctly clean)",
         ),
         col(
             "forward_passes",
@@ -424,6 +466,49 @@ pub const SAMPLE_OUTCOMES: TableSchema = TableSchema {
     ],
 };
 
+pub const DETECTION_SCORES: TableSchema = TableSchema {
+    name: "detection_scores",
+    description: "Per-image scores of the adversarial-input detector (mean local spatial entropy of the guided-backpropagation feature-response map): every clean image, and the adversarial example of every image an attack attacked.",
+    columns: &[
+        SOURCE,
+        INDEX,
+        DATASET,
+        SEED,
+        col("split", Utf8, false, "", "image set evaluated"),
+        col("image", Int32, false, "", "position of the image in the split"),
+        col(
+            "condition",
+            Utf8,
+            false,
+            "",
+            "clean, or the attack (fgsm, pgd, apgd-ce, apgd-dlr, apgd-t, square) whose adversarial example was scored",
+        ),
+        col(
+            "eps_255",
+            Float64,
+            true,
+            "1/255",
+            "the attack's L-inf radius in units of 1/255; NULL for clean rows",
+        ),
+        col(
+            "score",
+            Float64,
+            false,
+            "bits",
+            "mean local spatial entropy of the image's feature-response map",
+        ),
+        col("predicted_label", Int32, false, "", "class the network predicts for the scored input"),
+        col(
+            "fooled",
+            Bool,
+            true,
+            "",
+            "adversarial rows: the image was classified correctly clean and is misclassified as attacked (only these count as positives); NULL for clean rows",
+        ),
+        CONFIG_HASH,
+    ],
+};
+
 pub const PROXIES: TableSchema = TableSchema {
     name: "proxies",
     description: "Training-free (zero-cost) proxy scores of an architecture.",
@@ -464,7 +549,7 @@ pub const PROVENANCE: TableSchema = TableSchema {
 };
 
 /// Every table, in documentation order.
-pub const TABLES: [&TableSchema; 9] = [
+pub const TABLES: [&TableSchema; 10] = [
     &ARCHITECTURES,
     &COSTS,
     &TRAINING_RUNS,
@@ -472,6 +557,7 @@ pub const TABLES: [&TableSchema; 9] = [
     &EVALUATIONS,
     &CONFUSION,
     &SAMPLE_OUTCOMES,
+    &DETECTION_SCORES,
     &PROXIES,
     &PROVENANCE,
 ];

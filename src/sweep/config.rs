@@ -35,6 +35,9 @@ pub struct SweepConfig {
     /// Certified robustness of every evaluated network; no certification when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certify: Option<CertifyStage>,
+    /// Detectability of the unit's adversarial examples; no detection when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detect: Option<DetectStage>,
     /// How the emitted scheduler files place shards; changes no result, so the hash leaves it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterConfig>,
@@ -289,6 +292,42 @@ pub struct CertifyStage {
     pub n_images: Option<usize>,
 }
 
+/// The `[detect]` stage: the feature-response entropy detector scored on the evaluated test
+/// images and on the adversarial examples of some of the unit's attacks, as `nasrob detect`
+/// scores them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectStage {
+    /// Attacks of the config (fgsm, pgd, apgd, square) whose examples are scored, with the
+    /// settings of their `[attacks.*]` sections.
+    #[serde(default = "default_detect_attacks")]
+    pub attacks: Vec<String>,
+    /// Radii of those attacks, in units of 1/255.
+    #[serde(default = "default_detect_eps")]
+    pub eps_255: Vec<f64>,
+    /// Score the first N evaluated images (all of them when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_images: Option<usize>,
+}
+
+fn default_detect_attacks() -> Vec<String> {
+    vec!["fgsm".into()]
+}
+fn default_detect_eps() -> Vec<f64> {
+    vec![1.0]
+}
+
+/// The `[attacks.*]` section an attack name of `[detect]` refers to.
+pub fn attack_section(name: &str) -> Option<&'static str> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "fgsm" => Some("fgsm"),
+        "pgd" => Some("pgd"),
+        "apgd" | "apgd-ce" => Some("apgd"),
+        "square" => Some("square"),
+        _ => None,
+    }
+}
+
 fn default_certify_method() -> String {
     "crown".into()
 }
@@ -442,6 +481,39 @@ impl SweepConfig {
                 );
             }
         }
+        if let Some(d) = &self.detect {
+            if d.attacks.is_empty() {
+                return bad(
+                    "detect.attacks is empty: name attacks of [attacks] (e.g. [\"fgsm\"]) or remove [detect]"
+                        .into(),
+                );
+            }
+            for name in &d.attacks {
+                let configured = match attack_section(name) {
+                    Some("fgsm") => self.attacks.fgsm.is_some(),
+                    Some("pgd") => self.attacks.pgd.is_some(),
+                    Some("apgd") => self.attacks.apgd.is_some(),
+                    Some(_) => self.attacks.square.is_some(),
+                    None => {
+                        return bad(format!("detect.attacks names '{name}': use fgsm, pgd, apgd or square"));
+                    }
+                };
+                if !configured {
+                    return bad(format!(
+                        "detect.attacks names '{name}', which has no [attacks.{}] section: add one or drop it from detect.attacks",
+                        attack_section(name).unwrap_or_default()
+                    ));
+                }
+            }
+            if d.eps_255.is_empty() || d.eps_255.iter().any(|e| !e.is_finite() || *e <= 0.0) {
+                return bad("detect.eps_255 must list positive radii".into());
+            }
+            if d.n_images == Some(0) {
+                return bad(
+                    "detect.n_images 0 scores nothing: remove [detect] or give a positive count".into()
+                );
+            }
+        }
         if let Some(c) = &self.corruptions {
             c.corruptions()?;
             if c.severities.iter().any(|s| !(1..=5).contains(s)) {
@@ -513,7 +585,7 @@ mod tests {
     /// refuses units of another, so a change to a preset (or to how configurations serialise)
     /// must show up here and be made on purpose.
     const PINNED_HASHES: [(&str, &str); 4] = [
-        ("demo", "98fe624dbd9df83a61a673304d3ade00bffd75707f651ff9d9a08c09e5a64450"),
+        ("demo", "daed61f203d53c1104ea48c240b9a65642937e50c0dd5567418051c9b2b2f13f"),
         ("nb201-hp12", "c21815393f5d26991e465df00440ceb16eb61adac01a2c89ab64725246d5b995"),
         ("nb201-full", "70542bccf7f48c5959da2b1e4ffe725c900f5e3d4c77eb565d1ddc8857db5aa6"),
         ("jung2023", "fd1e9a48b7e23d0c97e6cfc340067b2cfde7c1f499f069871c69e13cd6ebc8b1"),
@@ -609,6 +681,30 @@ mod tests {
             "t",
         );
         assert!(radius.unwrap_err().to_string().contains("certify.eps_255 must list positive radii"));
+        let detect = |from: &str, to: &str| SweepConfig::parse(&text.replace(from, to), "t").unwrap_err();
+        let unknown = detect("attacks = [\"fgsm\", \"pgd\"]", "attacks = [\"cw\"]");
+        assert_eq!(unknown.exit_code(), 2);
+        assert!(
+            unknown.to_string().contains("detect.attacks names 'cw': use fgsm, pgd, apgd or square"),
+            "{unknown}"
+        );
+        let text_without_square = text.replace(
+            "[attacks.square]\neps_255 = [0.1, 0.5, 1, 2, 3, 4, 8]\nqueries = 20\np_init = 0.8\n",
+            "",
+        );
+        let missing = SweepConfig::parse(
+            &text_without_square.replace("attacks = [\"fgsm\", \"pgd\"]", "attacks = [\"square\"]"),
+            "t",
+        )
+        .unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .contains("detect.attacks names 'square', which has no [attacks.square] section"),
+            "{missing}"
+        );
+        let radius = detect("eps_255 = [1, 4]", "eps_255 = [0]");
+        assert!(radius.to_string().contains("detect.eps_255 must list positive radii"), "{radius}");
     }
 
     #[test]

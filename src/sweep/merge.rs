@@ -16,8 +16,8 @@ use crate::store::{BenchDir, Rows, Transaction, architecture_rows, write_parquet
 use crate::{Error, Result, fsutil};
 
 /// Tables each unit writes.
-pub const UNIT_TABLES: [&str; 5] =
-    ["training_runs", "training_curves", "evaluations", "confusion", "sample_outcomes"];
+pub const UNIT_TABLES: [&str; 6] =
+    ["training_runs", "training_curves", "evaluations", "confusion", "sample_outcomes", "detection_scores"];
 
 /// The name of the merge's list of incomplete units inside the benchmark folder.
 pub const INCOMPLETE: &str = "incomplete-units.txt";

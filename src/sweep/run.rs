@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use tch::{Device, Tensor};
 
-use super::config::{CertifyStage, SweepConfig};
+use super::config::{CertifyStage, DetectStage, SweepConfig};
 use super::state::{FailureClass, SweepDir};
 use super::units::{Shard, Unit, unit_groups, unit_list};
 use crate::attack::{AttackKind, AttackParams, AttackSpec, Protocol, ProtocolName, ScoringSet};
@@ -17,6 +17,7 @@ use crate::corrupt::{self, FrostTextures};
 use crate::data::{SplitSets, load_split};
 use crate::dataset::Dataset;
 use crate::evaluate::certify::{Certification, CertifyConfig, certify, check_against_attack};
+use crate::evaluate::detect::{DetectConfig, Detection, detect};
 use crate::evaluate::{
     CorruptionPlan, LoadedNetwork, NetworkSpec, RowContext, Subject, TableRows, evaluate,
     evaluate_corruptions, halving_batch_on_oom, image_tensors, imported_nats_weights,
@@ -483,12 +484,57 @@ fn run_unit(
         }
         rows.extend(certification.rows(&row_ctx).map_err(at("certify"))?).map_err(at("certify"))?;
     }
+    if let Some(stage) = &config.detect {
+        dir.mark_running(unit, options.shard, "detect").map_err(at("detect"))?;
+        on_event(SweepEvent::Stage { unit, stage: "detect" });
+        let n = stage.n_images.map_or(test.len(), |n| n.min(test.len()));
+        let detection = detect_first(
+            stage,
+            ctx.protocol,
+            batch_size,
+            &loaded,
+            &images,
+            &labels,
+            n,
+            &subject,
+            options.device,
+        )
+        .map_err(at("detect"))?;
+        rows.extend(detection.rows(&row_ctx).map_err(at("detect"))?).map_err(at("detect"))?;
+    }
     dir.mark_running(unit, options.shard, "write").map_err(at("write"))?;
-    for rows in [&rows.evaluations, &rows.confusion, &rows.sample_outcomes] {
+    for rows in rows.tables() {
         write_parquet(&tables.join(format!("{}.parquet", rows.schema().name)), rows, Some(ctx.config_hash))
             .map_err(at("write"))?;
     }
     Ok(())
+}
+
+/// Scores the first `n` of `images` as a `[detect]` section asks: its attacks with the unit
+/// protocol's settings, at its radii.
+#[allow(clippy::too_many_arguments)]
+fn detect_first(
+    stage: &DetectStage,
+    protocol: &Protocol,
+    batch_size: usize,
+    network: &LoadedNetwork,
+    images: &Tensor,
+    labels: &Tensor,
+    n: usize,
+    subject: &Subject,
+    device: Device,
+) -> Result<Detection> {
+    let mut attacks = Vec::new();
+    for name in &stage.attacks {
+        let kind: AttackKind = name.parse()?;
+        let spec = protocol.attacks.iter().find(|s| s.kind == kind).ok_or_else(|| {
+            Error::input(format!("detect.attacks names '{name}', which the config's attacks do not run"))
+        })?;
+        attacks.push(spec.clone().with_ladder(&stage.eps_255)?);
+    }
+    let config = DetectConfig { protocol: Protocol { attacks, batch_size, ..protocol.clone() } };
+    let (images, labels) = (images.f_narrow(0, 0, n as i64)?, labels.f_narrow(0, 0, n as i64)?);
+    detect(network, &images, &labels, &config, subject, device, &mut |_| {})
 }
 
 /// Certifies the first `n` of `images` as a `[certify]` section asks.

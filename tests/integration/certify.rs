@@ -3,15 +3,14 @@ use std::path::Path;
 use tch::{Device, Kind, Tensor, nn};
 
 use nasrob::attack::{AttackKind, Protocol, ProtocolName};
-use nasrob::data::{TestImages, load_split};
+use nasrob::data::TestImages;
 use nasrob::dataset::Dataset;
 use nasrob::evaluate::certify::{CertifyConfig, certify, check_against_attack};
 use nasrob::evaluate::{ImageSelection, NetworkSpec, Progress, Subject, evaluate, image_tensors};
 use nasrob::model::{BoundMethod, EvalMode, Interval, TinyNetwork};
 use nasrob::space::{NetworkShape, SearchSpace};
-use nasrob::train::{Checkpointing, Hyper, RunStatus, TrainSpec, train};
 
-use crate::common::{assert_bad_input, fashion_weights, nasrob, stderr, stdout};
+use crate::common::{assert_bad_input, fashion_weights, nasrob, stderr, stdout, trained_demo_network};
 
 /// The devices every test here runs on: the CPU, and CUDA when present.
 fn devices() -> Vec<Device> {
@@ -185,26 +184,6 @@ fn crown_ibp_is_tighter_than_ibp_at_small_radii() {
 /// A network trained as the demo trains its networks (C=8, N=1, 3 epochs), of an architecture
 /// whose cells are skip connections: a normally trained network with convolutions in every cell
 /// has IBP bounds too wide to certify any image even at 0.01/255.
-fn trained_demo_network(out: &Path) -> std::path::PathBuf {
-    let sets = load_split(Dataset::FashionMini, Path::new(".")).unwrap();
-    let mut hyper = Hyper::nb201(3);
-    hyper.batch_size = 64;
-    let spec = TrainSpec {
-        index: SearchSpace::nb201()
-            .resolve("|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
-            .unwrap(),
-        dataset: "fashion-mini".into(),
-        seed: 777,
-        hyper,
-        channels: 8,
-        cells_per_stage: 1,
-        eval_batch_size: 500,
-    };
-    let result = train(&spec, &sets, Device::Cpu, out, Checkpointing::for_epochs(3), &mut |_| {}).unwrap();
-    assert_eq!(result.status, RunStatus::Ok);
-    out.join("weights.safetensors")
-}
-
 #[test]
 fn certified_images_are_not_fooled_by_any_attack_on_a_trained_demo_network() {
     let dir = tempfile::tempdir().unwrap();

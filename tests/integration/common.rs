@@ -144,3 +144,35 @@ pub fn fashion_weights(dir: &std::path::Path, index: usize) -> std::path::PathBu
     nasrob::model::save_weights(&vs, &path, &meta).unwrap();
     path
 }
+
+/// Trains the demo's network of a skip-only cell (C=8, N=1, 3 epochs) on the embedded dataset
+/// into `out` and returns its weights file.
+#[cfg(feature = "torch")]
+pub fn trained_demo_network(out: &std::path::Path) -> std::path::PathBuf {
+    let sets =
+        nasrob::data::load_split(nasrob::dataset::Dataset::FashionMini, std::path::Path::new(".")).unwrap();
+    let mut hyper = nasrob::train::Hyper::nb201(3);
+    hyper.batch_size = 64;
+    let spec = nasrob::train::TrainSpec {
+        index: nasrob::space::SearchSpace::nb201()
+            .resolve("|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
+            .unwrap(),
+        dataset: "fashion-mini".into(),
+        seed: 777,
+        hyper,
+        channels: 8,
+        cells_per_stage: 1,
+        eval_batch_size: 500,
+    };
+    let result = nasrob::train::train(
+        &spec,
+        &sets,
+        tch::Device::Cpu,
+        out,
+        nasrob::train::Checkpointing::for_epochs(3),
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(result.status, nasrob::train::RunStatus::Ok);
+    out.join("weights.safetensors")
+}

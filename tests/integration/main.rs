@@ -11,6 +11,8 @@ mod bench;
 mod certify;
 mod common;
 mod data;
+#[cfg(feature = "torch")]
+mod detect;
 #[cfg(not(feature = "torch"))]
 mod engine;
 mod export;

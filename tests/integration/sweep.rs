@@ -161,7 +161,9 @@ fn a_stopped_shard_records_no_failure_and_a_rerun_finishes_it() {
 #[test]
 fn killed_sweeps_resume_to_the_same_benchmark_and_shards_merge_to_it() {
     let dir = tempfile::tempdir().unwrap();
-    let config = tiny_config(dir.path(), TINY);
+    // PGD's random start makes the detection stage's examples depend on its seeds.
+    let text = TINY.to_string() + "\n[detect]\nattacks = [\"pgd\"]\neps_255 = [8]\nn_images = 8\n";
+    let config = tiny_config(dir.path(), &text);
 
     let single = dir.path().join("single");
     let start = Instant::now();
@@ -674,21 +676,28 @@ fn calibration_scales_measured_stages_and_plans_device_hours() {
 #[test]
 fn figures_notebooks_and_report_of_a_sweep_benchmark() {
     let dir = tempfile::tempdir().unwrap();
-    let config = tiny_config(dir.path(), TINY);
+    // Certificates and detection too, so that their figures and notebook cells draw data (on
+    // more training images, so that attacks have correct images to fool).
+    let text = TINY.replace("train_images = 256", "train_images = 2000")
+        + "\n[certify]\nmethod = \"ibp\"\neps_255 = [1, 8]\nradius_max_255 = 0\nn_images = 16\n"
+        + "\n[detect]\nattacks = [\"fgsm\"]\neps_255 = [8]\nn_images = 16\n";
+    let config = tiny_config(dir.path(), &text);
     let sweep = dir.path().join("sweep");
     run_sweep(&config, &sweep, &[]);
     let bench = dir.path().join("bench");
     merge(&sweep, &bench);
     let b = s(&bench);
-    let kinds: [(&str, &[&str]); 5] = [
+    let kinds: [(&str, &[&str]); 7] = [
         ("accuracy-box", &[]),
+        ("accuracy-box", &["--conditions", "bracket"]),
+        ("accuracy-box", &["--conditions", "detection"]),
         ("tau-heatmap", &[]),
         ("scatter", &[]),
         ("nas-regret", &["--runs", "3", "--budget", "10"]),
         ("pareto", &["--runs", "3", "--budget", "10"]),
     ];
-    for (kind, extra) in kinds {
-        let file = dir.path().join(format!("{kind}.svg"));
+    for (k, (kind, extra)) in kinds.into_iter().enumerate() {
+        let file = dir.path().join(format!("{kind}-{k}.svg"));
         let mut args = vec!["plot", kind, "--bench", b, "--out", s(&file)];
         args.extend_from_slice(extra);
         let run = nasrob(&args);
@@ -798,4 +807,61 @@ fn the_certify_stage_stores_certificates_no_attack_breaks() {
     assert!(rows.status.success(), "{}", stderr(&rows));
     let counted: serde_json::Value = serde_json::from_str(&stdout(&rows)).unwrap();
     assert_eq!(counted[0]["n"], 4, "two networks, two radii: {counted}");
+}
+
+#[test]
+fn the_detect_stage_stores_per_image_scores_through_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    // Trained on more images than the other tiny sweeps, so that attacks have correct images to fool.
+    let text = TINY
+        .replace("indices = [1462, 4317, 9930]", "indices = [1462, 4317]")
+        .replace("train_images = 256", "train_images = 2000")
+        + "\n[detect]\nattacks = [\"fgsm\"]\neps_255 = [1, 8]\nn_images = 16\n";
+    let config = tiny_config(dir.path(), &text);
+    let (sweep, bench) = (dir.path().join("sweep"), dir.path().join("bench"));
+    run_sweep(&config, &sweep, &[]);
+    merge(&sweep, &bench);
+    let sql = |query: &str| -> serde_json::Value {
+        let out = nasrob(&["query", "sql", query, "--bench", s(&bench), "--json"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    let rows = sql(
+        "SELECT index, eps_255, detection_auroc, n_adversarial, n_images FROM evaluations WHERE kind = 'detection' AND condition = 'fgsm' ORDER BY index, eps_255",
+    );
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 4, "two networks, two radii: {rows:?}");
+    let scores = sql(
+        "SELECT index, eps_255, count(*) AS n, sum(CAST(fooled AS INT)) AS fooled FROM detection_scores GROUP BY index, eps_255",
+    );
+    let opened = nasrob::store::Bench::open(&bench).unwrap();
+    let lookup = nasrob::query::Lookup::from_bench(&opened, nasrob::dataset::Dataset::FashionMini).unwrap();
+    for row in rows {
+        assert_eq!(row["n_images"], 16);
+        let (index, eps) = (row["index"].as_u64().unwrap(), row["eps_255"].as_f64().unwrap());
+        let group = |condition_eps: Option<f64>| {
+            scores
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["index"].as_u64() == Some(index) && r["eps_255"].as_f64() == condition_eps)
+                .cloned()
+        };
+        assert_eq!(group(None).unwrap()["n"], 16, "{index}: one clean score per image");
+        let fooled = group(Some(eps)).map_or(Some(0), |g| g["fooled"].as_u64());
+        assert_eq!(fooled, row["n_adversarial"].as_u64(), "{index} at {eps}");
+        match row["detection_auroc"].as_f64() {
+            Some(auroc) => {
+                let metric = lookup.resolve(&format!("detection-fgsm@{eps}")).unwrap();
+                assert_eq!(lookup.get(metric, index as usize), Some(auroc), "{index} at {eps}");
+            }
+            None => {
+                assert_eq!(row["n_adversarial"], 0, "{index} at {eps}: no AUROC though images were fooled")
+            }
+        }
+    }
+    assert!(
+        rows.iter().any(|r| r["detection_auroc"].is_f64()),
+        "no attack fooled an image, so nothing was checked: {rows:?} {scores}"
+    );
 }

@@ -1,5 +1,7 @@
-//! Box plots of accuracy over the measured architectures, one box per attack and ε and per
-//! corruption and severity, in panels that share the y axis.
+//! Box plots over the measured architectures: accuracy per attack and ε and per corruption and
+//! severity, in panels that share the y axis; robust accuracy bracketed per radius between the
+//! worst attack (an upper bound) and the certificates (a lower bound); and the detection AUROC
+//! per attack and ε.
 
 use std::str::FromStr;
 
@@ -289,12 +291,15 @@ fn draw_box_panel<DB: DrawingBackend>(
     Ok(())
 }
 
-/// Which conditions an accuracy-box figure shows: `all`, `attacks` or `corruptions`.
+/// Which conditions a box figure shows: `all`, `attacks` or `corruptions` (accuracy),
+/// `bracket` (worst attack against certified accuracy per radius) or `detection` (AUROC).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Conditions {
     All,
     Attacks,
     Corruptions,
+    Bracket,
+    Detection,
 }
 
 impl FromStr for Conditions {
@@ -305,15 +310,105 @@ impl FromStr for Conditions {
             "all" => Ok(Conditions::All),
             "attacks" => Ok(Conditions::Attacks),
             "corruptions" => Ok(Conditions::Corruptions),
+            "bracket" => Ok(Conditions::Bracket),
+            "detection" => Ok(Conditions::Detection),
             other => Err(Error::input(format!(
-                "unknown conditions '{other}': expected all, attacks or corruptions"
+                "unknown conditions '{other}': expected all, attacks, corruptions, bracket or detection"
             ))),
         }
     }
 }
 
-/// Box plots of accuracy per attack and ε and per corruption and severity.
+/// The values of `metric` over the measured architectures, in percent.
+fn percent_values(view: &BenchView, qualified: &str) -> Result<Vec<f64>> {
+    let metric = view.metric(qualified)?;
+    Ok(view.values(&metric).into_iter().flatten().map(|v| 100.0 * v).collect())
+}
+
+/// Per radius with both, the accuracy under the worst attack (`worst@EPS`, an upper bound on
+/// robust accuracy) and the certified accuracy of each bound method (`certified@EPS` for CROWN,
+/// `certified-<method>@EPS` for the others: lower bounds).
+fn bracket_boxes(view: &BenchView) -> Result<AccuracyBoxes> {
+    let mut upper = BoxGroup { name: "worst attack_(upper bound)".into(), boxes: Vec::new() };
+    let mut lower: Vec<BoxGroup> = Vec::new();
+    for info in view.family(MetricFamily::Certified) {
+        let Some((stem, eps)) = info.name.rsplit_once('@') else { continue };
+        let worst_name = format!("worst@{eps}");
+        let Some(worst) = view.family(MetricFamily::WorstCase).into_iter().find(|w| w.name == worst_name)
+        else {
+            continue;
+        };
+        if !upper.boxes.iter().any(|b| b.label == eps) {
+            upper.boxes.push(BoxSeries {
+                label: eps.to_string(),
+                values: percent_values(view, &worst.qualified())?,
+            });
+        }
+        let series = BoxSeries { label: eps.to_string(), values: percent_values(view, &info.qualified())? };
+        let name = format!("{}_(lower bound)", stem.replace('-', " "));
+        match lower.iter_mut().find(|g| g.name == name) {
+            Some(group) => group.boxes.push(series),
+            None => lower.push(BoxGroup { name, boxes: vec![series] }),
+        }
+    }
+    if upper.boxes.is_empty() {
+        return Err(Error::input(format!(
+            "source {} has no radius of {} with both attacks and certificates (certified@EPS and worst@EPS) to plot; certify with `nasrob certify --out` or a sweep's [certify] section",
+            view.source, view.dataset
+        )));
+    }
+    Ok(AccuracyBoxes {
+        title: format!("{}: robust accuracy between the worst attack and the certificates", subject(view)),
+        y_label: "accuracy (%)".into(),
+        panels: vec![BoxPanel {
+            title: "per L∞ radius: attacks bound it from above, certificates from below".into(),
+            x_label: "ε (× 1/255)".into(),
+            groups: std::iter::once(upper).chain(lower).collect(),
+            colouring: BoxColouring::ByGroup,
+        }],
+        chance: Some(100.0 * view.chance()),
+    })
+}
+
+/// Per attack and ε, the AUROC of the feature-response entropy detector.
+fn detection_boxes(view: &BenchView) -> Result<AccuracyBoxes> {
+    let mut groups: Vec<BoxGroup> = Vec::new();
+    for info in view.family(MetricFamily::Detection) {
+        let Some((stem, eps)) = info.name.rsplit_once('@') else { continue };
+        let attack = stem.strip_prefix("detection-").unwrap_or(stem);
+        let series = BoxSeries { label: eps.to_string(), values: percent_values(view, &info.qualified())? };
+        match groups.last_mut() {
+            Some(group) if group.name == attack => group.boxes.push(series),
+            _ => groups.push(BoxGroup { name: attack.to_string(), boxes: vec![series] }),
+        }
+    }
+    if groups.is_empty() {
+        return Err(Error::input(format!(
+            "source {} has no detection measurements of {} to plot; score them with `nasrob detect --out` or a sweep's [detect] section",
+            view.source, view.dataset
+        )));
+    }
+    Ok(AccuracyBoxes {
+        title: format!("{}: how detectable each attack's examples are", subject(view)),
+        y_label: "detection AUROC (%)".into(),
+        panels: vec![BoxPanel {
+            title: "feature-response entropy detector, fooled examples against clean images".into(),
+            x_label: "attack and ε (× 1/255)".into(),
+            groups,
+            colouring: BoxColouring::ByGroup,
+        }],
+        chance: Some(50.0),
+    })
+}
+
+/// Box plots of accuracy per attack and ε and per corruption and severity, or the bracket or
+/// detection figure that `conditions` names.
 pub fn accuracy_boxes(view: &BenchView, conditions: Conditions) -> Result<AccuracyBoxes> {
+    match conditions {
+        Conditions::Bracket => return bracket_boxes(view),
+        Conditions::Detection => return detection_boxes(view),
+        Conditions::All | Conditions::Attacks | Conditions::Corruptions => {}
+    }
     let mut panels = Vec::new();
     let families = [
         (MetricFamily::Adversarial, Conditions::Attacks),
@@ -354,9 +449,9 @@ pub fn accuracy_boxes(view: &BenchView, conditions: Conditions) -> Result<Accura
     }
     if panels.is_empty() {
         let what = match conditions {
-            Conditions::All => "attack or corruption",
             Conditions::Attacks => "attack",
             Conditions::Corruptions => "corruption",
+            _ => "attack or corruption",
         };
         return Err(Error::input(format!(
             "source {} has no {what} measurements of {} to plot",

@@ -10,9 +10,10 @@ use plotters::style::text_anchor::{HPos, VPos};
 
 use super::{DrawResult, Figure, TEXT, TICK_SIZE, TITLE_SIZE, anchored, colour_bar, subject, text_width};
 use crate::Result;
-use crate::query::MetricFamily;
+use crate::query::seeds::noise_ceilings;
 use crate::query::tau::{ColumnRef, CorrelationCell, correlation_matrix};
 use crate::query::view::BenchView;
+use crate::query::{MetricFamily, MetricId};
 
 /// A matrix of values in `range` (e.g. Kendall's τ in [-1, 1]) with its row and column names;
 /// `None` cells (undefined correlations) are drawn grey with a dash.
@@ -25,6 +26,8 @@ pub struct Heatmap {
     pub values: Vec<Vec<Option<f64>>>,
     pub colour_label: String,
     pub range: (f64, f64),
+    /// A line under the matrix, e.g. the seed-noise ceilings of its metrics.
+    pub caption: Option<String>,
 }
 
 impl Heatmap {
@@ -41,6 +44,7 @@ impl Heatmap {
 }
 
 const HEATMAP_TOP: i32 = 56;
+const CAPTION_HEIGHT: i32 = 34;
 const HEATMAP_RIGHT: i32 = 150;
 
 impl Figure for Heatmap {
@@ -48,7 +52,8 @@ impl Figure for Heatmap {
         let cell = self.cell();
         let (left, bottom) = self.margins();
         let width = left + cell * self.cols.len() as i32 + HEATMAP_RIGHT;
-        let height = HEATMAP_TOP + cell * self.rows.len() as i32 + bottom;
+        let caption = if self.caption.is_some() { CAPTION_HEIGHT } else { 0 };
+        let height = HEATMAP_TOP + cell * self.rows.len() as i32 + bottom + caption;
         (width.max(600) as u32, height.max(300) as u32)
     }
 
@@ -59,6 +64,14 @@ impl Figure for Heatmap {
         let span = if hi > lo { hi - lo } else { 1.0 };
         let (width, _) = root.dim_in_pixel();
         root.draw_text(&self.title, &anchored(TITLE_SIZE, HPos::Center, VPos::Top), (width as i32 / 2, 14))?;
+        if let Some(caption) = &self.caption {
+            let (_, height) = root.dim_in_pixel();
+            root.draw_text(
+                caption,
+                &anchored(TICK_SIZE, HPos::Left, VPos::Bottom),
+                (16, height as i32 - 10),
+            )?;
+        }
         let value_size = if cell >= 52 { TICK_SIZE } else { TICK_SIZE - 2.0 };
         for (r, row) in self.values.iter().enumerate() {
             let y = HEATMAP_TOP + r as i32 * cell;
@@ -145,6 +158,11 @@ pub fn default_tau_metrics(view: &BenchView) -> Vec<String> {
 }
 
 /// Kendall's τ-b of every row metric with every column metric over the measured architectures.
+/// Ceilings the caption names; `nasrob query seeds` lists all.
+const CEILINGS_SHOWN: usize = 6;
+
+/// The τ-b matrix of `rows` against `cols`; its caption gives the seed-noise ceilings of those
+/// metrics when the benchmark has values at several training seeds.
 pub fn tau_heatmap(
     view: &BenchView,
     rows: &[String],
@@ -166,6 +184,22 @@ pub fn tau_heatmap(
         .chunks(ys.len().max(1))
         .map(|row| row.iter().map(|c| c.correlation.kendall_tau_b).collect())
         .collect();
+    let ids: Vec<MetricId> =
+        rows.iter().chain(cols).map(|n| view.metric(n).map(|m| m.id)).collect::<Result<_>>()?;
+    let ceilings = noise_ceilings(&view.lookup, &ids)?;
+    let caption = (!ceilings.is_empty()).then(|| {
+        let shown: Vec<String> = ceilings
+            .iter()
+            .take(CEILINGS_SHOWN)
+            .map(|(id, c)| format!("{} {:.2}", view.lookup.info(*id).name, c.kendall_tau_b))
+            .collect();
+        let more = ceilings.len().saturating_sub(CEILINGS_SHOWN);
+        let more = if more > 0 { format!(", and {more} more (nasrob query seeds)") } else { String::new() };
+        format!(
+            "seed-noise ceiling (τ-b of one metric between two training seeds): {}{more}",
+            shown.join(", ")
+        )
+    });
     let heatmap = Heatmap {
         title: format!("{}: Kendall τ-b between metrics", subject(view)),
         rows: xs.into_iter().map(|(name, _)| name).collect(),
@@ -173,6 +207,7 @@ pub fn tau_heatmap(
         values,
         colour_label: "Kendall τ-b".into(),
         range: (-1.0, 1.0),
+        caption,
     };
     Ok((heatmap, cells))
 }

@@ -1,6 +1,6 @@
 //! The figures nasrob draws: box plots of accuracy, a correlation heatmap, a scatter coloured by
-//! a third metric, NAS regret curves, a Pareto front with NAS incumbents, and the cell DAG of one
-//! architecture. Each figure's file holds its plain data, how it is drawn, and how a
+//! a third metric, NAS regret curves, a Pareto front with NAS incumbents, the cell DAG of one
+//! architecture, and rows of small images (inputs and their feature-response maps). Each figure's file holds its plain data, how it is drawn, and how a
 //! [`BenchView`] becomes that data (with the defaults the CLI, notebooks and report share); this
 //! module holds what the figures have in common: rendering, the font, colours, ticks, axis labels.
 //!
@@ -15,6 +15,7 @@
 mod boxes;
 mod cell;
 mod heatmap;
+mod panels;
 mod pareto;
 mod regret;
 mod scatter;
@@ -24,6 +25,7 @@ pub use boxes::{
 };
 pub use cell::{CellDiagram, CellEdge, cell_diagram};
 pub use heatmap::{Heatmap, default_tau_metrics, tau_heatmap};
+pub use panels::{ImagePanels, Panel, PanelRow};
 pub use pareto::{MarkedPoints, ParetoPlot, default_direction, pareto_plot};
 pub use regret::{Band, RegretPlot, RegretSeries, regret_plot};
 pub use scatter::{Scatter, default_scatter, scatter};
@@ -304,6 +306,7 @@ pub fn axis(metric: &Metric) -> (String, f64) {
             (format!("{} (1/255)", metric.name), 1.0)
         }
         MetricFamily::Certified => (format!("{} accuracy (%)", metric.name), 100.0),
+        MetricFamily::Detection => (format!("{} (detection AUROC)", metric.name), 1.0),
         // The lookup's costs are those of NB201's network (C=16, N=5), whatever size was trained.
         MetricFamily::Cost if metric.name == "params" => {
             ("parameters of the NB201 network (millions)".into(), 1.0)
@@ -382,6 +385,7 @@ mod tests {
             values: vec![vec![Some(1.0), Some(-0.3)], vec![Some(-0.3), None]],
             colour_label: "Kendall τ-b".into(),
             range: (-1.0, 1.0),
+            caption: Some("seed-noise ceiling: clean 0.80".into()),
         });
         check(&Scatter {
             title: "t".into(),

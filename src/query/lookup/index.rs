@@ -183,6 +183,7 @@ fn family_code(family: MetricFamily) -> u8 {
         MetricFamily::Cost => 5,
         MetricFamily::Proxy => 6,
         MetricFamily::Certified => 7,
+        MetricFamily::Detection => 8,
     }
 }
 
@@ -195,6 +196,7 @@ fn family_from_code(code: u8) -> Option<MetricFamily> {
         4 => MetricFamily::WorstCase,
         5 => MetricFamily::Cost,
         7 => MetricFamily::Certified,
+        8 => MetricFamily::Detection,
         6 => MetricFamily::Proxy,
         _ => return None,
     })
