@@ -403,21 +403,33 @@ fn add_into(slot: &mut Option<Tensor>, coef: Tensor) -> Result<()> {
 }
 
 impl ReluConvBn {
-    fn backward(&self, back: &mut Backward, coef: &Tensor, input: &Interval) -> Result<Tensor> {
+    /// Coefficients over the block's output become coefficients over its ReLU's output.
+    fn backward_to_relu(&self, back: &mut Backward, coef: &Tensor, input: &Interval) -> Result<Tensor> {
         let (scale, shift) = batch_norm_affine(&self.bn)?;
         let coef = back.scale_shift(coef, &scale, &shift)?;
-        let coef = conv_adjoint(&coef, &self.conv, hw(input))?;
+        conv_adjoint(&coef, &self.conv, hw(input))
+    }
+
+    fn backward(&self, back: &mut Backward, coef: &Tensor, input: &Interval) -> Result<Tensor> {
+        let coef = self.backward_to_relu(back, coef, input)?;
         back.relu(&coef, input)
     }
 }
 
+/// What an edge's backward pass hands its source node: coefficients over the node itself, or,
+/// from a convolution edge, over the ReLU of the node that the edge begins with.
+enum Contribution {
+    Node(Tensor),
+    Relu(Tensor),
+}
+
 impl Edge {
-    fn backward(&self, back: &mut Backward, coef: &Tensor, input: &Interval) -> Result<Option<Tensor>> {
+    fn backward(&self, back: &mut Backward, coef: &Tensor, input: &Interval) -> Result<Option<Contribution>> {
         Ok(match self {
             Edge::Zero => None,
-            Edge::Identity => Some(coef.shallow_clone()),
-            Edge::Conv(op) => Some(op.backward(back, coef, input)?),
-            Edge::AvgPool => Some(pool_adjoint(coef, &input.lower, 3, 1, 1, false)?),
+            Edge::Identity => Some(Contribution::Node(coef.shallow_clone())),
+            Edge::Conv(op) => Some(Contribution::Relu(op.backward_to_relu(back, coef, input)?)),
+            Edge::AvgPool => Some(Contribution::Node(pool_adjoint(coef, &input.lower, 3, 1, 1, false)?)),
         })
     }
 }
@@ -425,15 +437,32 @@ impl Edge {
 impl Cell {
     /// Coefficients over node 3 become coefficients over node 0, the cell's input (`None` when
     /// the output does not depend on it).
+    ///
+    /// The convolution edges leaving a node each begin with a ReLU of that same node. Under
+    /// CROWN their coefficients are summed and the one function `relu(node)` is relaxed once,
+    /// which is never looser than relaxing each edge's ReLU on its own (where the edges'
+    /// coefficients differ in sign, the sum partly cancels before the relaxation); it is also
+    /// what auto_LiRPA computes, whose traced graph merges the identical ReLUs. Guided
+    /// backpropagation keeps one rule per ReLU module, as PyTorch's hooks apply it.
     fn backward(&self, back: &mut Backward, coef: Tensor, nodes: &[Interval]) -> Result<Option<Tensor>> {
+        let merge = back.rule == ReluRule::Crown;
         let mut over: [Option<Tensor>; 4] = [None, None, None, Some(coef)];
-        for to in (1..4).rev() {
+        let mut over_relu: [Option<Tensor>; 4] = [None, None, None, None];
+        for to in (0..4).rev() {
+            if let Some(coef) = over_relu[to].take() {
+                let through = back.relu(&coef, &nodes[to])?;
+                add_into(&mut over[to], through)?;
+            }
+            if to == 0 {
+                break;
+            }
             let Some(coef) = over[to].take() else { continue };
             for from in 0..to {
-                if let Some(contribution) =
-                    self.edges[edge_index(from, to)].backward(back, &coef, &nodes[from])?
-                {
-                    add_into(&mut over[from], contribution)?;
+                match self.edges[edge_index(from, to)].backward(back, &coef, &nodes[from])? {
+                    None => {}
+                    Some(Contribution::Node(c)) => add_into(&mut over[from], c)?,
+                    Some(Contribution::Relu(c)) if merge => add_into(&mut over_relu[from], c)?,
+                    Some(Contribution::Relu(c)) => add_into(&mut over[from], back.relu(&c, &nodes[from])?)?,
                 }
             }
         }
@@ -634,5 +663,64 @@ impl TinyNetwork {
             Some(coef) => coef.f_squeeze_dim(1)?,
             None => images.f_zeros_like()?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tch::{Device, nn};
+
+    use super::*;
+    use crate::dataset::Dataset;
+    use crate::space::{NetworkShape, SearchSpace};
+
+    fn set(target: &Tensor, value: &Tensor) {
+        tch::no_grad(|| target.shallow_clone().copy_(value));
+    }
+
+    /// Node 3 = BN(conv(W, relu(x0))) + BN(conv(-W, relu(x0))) with equal BatchNorms is constant:
+    /// the two edges' coefficients over relu(x0) cancel before any relaxation, so the backward
+    /// pass passes nothing to the cell's input and its constant term is node 3's value. Relaxing
+    /// each edge's ReLU on its own would leave a non-zero coefficient where the ReLUs are
+    /// unstable.
+    #[test]
+    fn convolutions_leaving_one_node_share_the_relaxation_of_its_relu() {
+        tch::manual_seed(7);
+        let space = SearchSpace::nb201();
+        let arch = "|nor_conv_3x3~0|+|none~0|none~1|+|nor_conv_3x3~0|skip_connect~1|none~2|";
+        let arch = space.arch(space.resolve(arch).unwrap()).unwrap();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let shape = NetworkShape::reduced(Dataset::Cifar10, 4, 1);
+        let net = TinyNetwork::new(&vs.root(), &arch, &shape, Dataset::Cifar10).unwrap();
+        let Layer::Cell(cell) = &net.layers[0] else { panic!("the first layer is a cell") };
+        let (Edge::Conv(a), Edge::Conv(b)) = (&cell.edges[0], &cell.edges[3]) else {
+            panic!("edges 0->1 and 0->3 are convolutions")
+        };
+        let options = (Kind::Float, Device::Cpu);
+        set(&b.conv.layer.ws, &a.conv.layer.ws.neg());
+        let statistics = [
+            (&a.bn.running_mean, &b.bn.running_mean, Tensor::randn([4], options) * 0.3),
+            (&a.bn.running_var, &b.bn.running_var, Tensor::rand([4], options) + 0.5),
+            (a.bn.ws.as_ref().unwrap(), b.bn.ws.as_ref().unwrap(), Tensor::rand([4], options) + 0.5),
+            (a.bn.bs.as_ref().unwrap(), b.bn.bs.as_ref().unwrap(), Tensor::randn([4], options) * 0.2),
+        ];
+        for (into_a, into_b, value) in &statistics {
+            set(into_a, value);
+            set(into_b, value);
+        }
+
+        let x = Tensor::randn([2, 4, 8, 8], options);
+        let nodes = cell.ibp(Interval::new(&x - 0.5, &x + 0.5)).unwrap();
+        let unstable = nodes[0].lower.lt(0.0).logical_and(&nodes[0].upper.gt(0.0));
+        assert!(unstable.sum(Kind::Int64).int64_value(&[]) > 50, "too few unstable ReLUs to tell");
+        let constant = cell.ibp(Interval::point(&x)).unwrap().swap_remove(3).lower;
+        let coef = Tensor::randn([2, 3, 4, 8, 8], options);
+        let mut back = Backward { bias: Tensor::zeros([2, 3], options), rule: ReluRule::Crown };
+        let over_input = cell.backward(&mut back, coef.shallow_clone(), &nodes[..3]).unwrap().unwrap();
+        let left = over_input.abs().max().double_value(&[]);
+        assert!(left <= 1e-6, "the cell's input keeps coefficients up to {left}");
+        let expected = (&coef * constant.unsqueeze(1)).sum_dim_intlist(&[2i64, 3, 4][..], false, Kind::Float);
+        let gap = (&back.bias - &expected).abs().max().double_value(&[]);
+        assert!(gap <= 1e-4 * expected.abs().max().double_value(&[]).max(1.0), "constant term off by {gap}");
     }
 }
