@@ -3,7 +3,9 @@
 //! the full unit by counted passes. Training is counted in forward-pass equivalents (a training
 //! image costs three, an evaluation image one); an attack in images × iterations (FGSM one, PGD and
 //! APGD steps × restarts, Square queries), which is an upper bound where an attack drops images it
-//! has fooled; corruptions in images.
+//! has fooled; corruptions and certificates in images (every radius and bisection step is run);
+//! detection in images × the iterations of its attacks, an upper bound as its clean pass does not
+//! grow with them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,9 +15,9 @@ use tch::Device;
 
 use super::calibration::{CALIBRATION_VERSION, Calibration, DatasetCost, StageCost};
 use super::config::SweepConfig;
-use super::run::{corruption_inputs, default_group_size, protocol};
+use super::run::{certify_first, corruption_inputs, default_group_size, detect_first, protocol};
 use super::units::{Unit, unit_list};
-use crate::attack::{AttackParams, AttackSpec, Protocol};
+use crate::attack::{AttackKind, AttackParams, AttackSpec, Protocol};
 use crate::corrupt::{self, FrostTextures};
 use crate::data::{SplitSets, load_split};
 use crate::dataset::Dataset;
@@ -332,6 +334,79 @@ fn evaluation_costs(
                     full: format!("{full_images} images x {kinds} corruptions and severities"),
                     measured_seconds: 0.0,
                     scale: image_scale,
+                    seconds_per_unit: 0.0,
+                });
+            }
+        }
+        if let Some(stage) = &config.certify {
+            on_event(CalibrateEvent::Evaluate { dataset, index: unit.index, stage: "certify" });
+            let full = stage.n_images.map_or(full_images, |n| n.min(full_images));
+            let measured = full.min(test.len());
+            let started = Instant::now();
+            certify_first(stage, protocol.batch_size, &loaded, &images, &labels, measured)?;
+            seconds.entry("certify".into()).or_default().push(started.elapsed().as_secs_f64());
+            if stages.iter().all(|s| s.stage != "certify") {
+                let words = |n: usize| {
+                    format!(
+                        "{n} images x {} radii and {} bisection steps ({})",
+                        stage.eps_255.len(),
+                        if stage.radius_max_255 > 0.0 { stage.bisection_steps } else { 0 },
+                        stage.method
+                    )
+                };
+                stages.push(StageCost {
+                    stage: "certify".into(),
+                    measured: words(measured),
+                    full: words(full),
+                    measured_seconds: 0.0,
+                    scale: full as f64 / measured as f64,
+                    seconds_per_unit: 0.0,
+                });
+            }
+        }
+        if let Some(stage) = &config.detect {
+            on_event(CalibrateEvent::Evaluate { dataset, index: unit.index, stage: "detect" });
+            let full = stage.n_images.map_or(full_images, |n| n.min(full_images));
+            let measured = full.min(test.len());
+            let (mut full_iterations, mut measured_iterations) = (0, 0);
+            let mut cut_attacks = Vec::with_capacity(protocol.attacks.len());
+            for spec in &protocol.attacks {
+                let (full_budget, measured_budget, cut) = cut_budget(spec, options.iterations);
+                if stage.attacks.iter().any(|name| name.parse::<AttackKind>().ok() == Some(spec.kind)) {
+                    full_iterations += full_budget;
+                    measured_iterations += measured_budget;
+                }
+                cut_attacks.push(cut);
+            }
+            let cut = Protocol { attacks: cut_attacks, ..protocol.clone() };
+            let started = Instant::now();
+            detect_first(
+                stage,
+                &cut,
+                protocol.batch_size,
+                &loaded,
+                &images,
+                &labels,
+                measured,
+                &subject,
+                options.device,
+            )?;
+            seconds.entry("detect".into()).or_default().push(started.elapsed().as_secs_f64());
+            if stages.iter().all(|s| s.stage != "detect") {
+                let words = |n: usize, iterations: usize| {
+                    format!(
+                        "{n} images x {} radii x {iterations} attack iterations ({}), with the clean pass",
+                        stage.eps_255.len(),
+                        stage.attacks.join(", ")
+                    )
+                };
+                stages.push(StageCost {
+                    stage: "detect".into(),
+                    measured: words(measured, measured_iterations),
+                    full: words(full, full_iterations),
+                    measured_seconds: 0.0,
+                    scale: full as f64 / measured as f64 * full_iterations as f64
+                        / measured_iterations.max(1) as f64,
                     seconds_per_unit: 0.0,
                 });
             }

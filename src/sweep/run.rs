@@ -513,7 +513,7 @@ fn run_unit(
 /// Scores the first `n` of `images` as a `[detect]` section asks: its attacks with the unit
 /// protocol's settings, at its radii.
 #[allow(clippy::too_many_arguments)]
-fn detect_first(
+pub(super) fn detect_first(
     stage: &DetectStage,
     protocol: &Protocol,
     batch_size: usize,
@@ -538,7 +538,7 @@ fn detect_first(
 }
 
 /// Certifies the first `n` of `images` as a `[certify]` section asks.
-fn certify_first(
+pub(super) fn certify_first(
     stage: &CertifyStage,
     batch_size: usize,
     network: &LoadedNetwork,

@@ -622,7 +622,10 @@ fn the_cluster_walkthrough_runs_as_written() {
 #[test]
 fn calibration_scales_measured_stages_and_plans_device_hours() {
     let dir = tempfile::tempdir().unwrap();
-    let config = tiny_config(dir.path(), TINY);
+    let text = TINY.to_string()
+        + "\n[certify]\nmethod = \"ibp\"\neps_255 = [1]\nradius_max_255 = 0\nn_images = 16\n"
+        + "\n[detect]\nattacks = [\"fgsm\", \"pgd\"]\neps_255 = [8]\nn_images = 24\n";
+    let config = tiny_config(dir.path(), &text);
     let file = dir.path().join("tiny.calibration.json");
     let run = Command::new(env!("CARGO_BIN_EXE_nasrob"))
         .args(["sweep", "calibrate", "--config", s(&config), "--device", "cpu", "--units", "2"])
@@ -636,7 +639,7 @@ fn calibration_scales_measured_stages_and_plans_device_hours() {
     let cost = &doc["datasets"][0];
     let stages: Vec<&str> =
         cost["stages"].as_array().unwrap().iter().map(|s| s["stage"].as_str().unwrap()).collect();
-    assert_eq!(stages, ["train", "fgsm", "pgd", "corrupt"]);
+    assert_eq!(stages, ["train", "fgsm", "pgd", "corrupt", "certify", "detect"]);
     assert_eq!(cost["group_size"], 2);
     let stage =
         |name: &str| cost["stages"].as_array().unwrap().iter().find(|s| s["stage"] == name).unwrap().clone();
@@ -651,6 +654,10 @@ fn calibration_scales_measured_stages_and_plans_device_hours() {
     // PGD: 2 steps cut to 1, on 16 of the config's 32 images.
     assert_eq!(stage("pgd")["scale"].as_f64(), Some(4.0));
     assert_eq!(stage("corrupt")["scale"].as_f64(), Some(2.0));
+    // Certification: its 16 images, all measured. Detection: 24 images and FGSM's one gradient
+    // plus PGD's 2 steps, measured on 16 images and 1 + 1 iterations.
+    assert_eq!(stage("certify")["scale"].as_f64(), Some(1.0));
+    assert_eq!(stage("detect")["scale"].as_f64(), Some(24.0 / 16.0 * 3.0 / 2.0));
     for name in stages {
         let s = stage(name);
         assert!(s["measured_seconds"].as_f64().unwrap() > 0.0, "{s}");
