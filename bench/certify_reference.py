@@ -6,7 +6,8 @@ with the methods ibp and crown-ibp, then auto_LiRPA's IBP and CROWN-IBP on the s
 same L-inf balls clipped to [0,1], with the margins logit[label] - logit[j] as the
 specification. Compares, per image and radius, the smallest margin lower bound and whether the
 image is certified, and times both (nasrob's time includes starting the process and loading the
-images). Prints one JSON object.
+images). auto_LiRPA runs a second time in float64, the reference that tells rounding (both float32
+bounds near it) from a different bound. Prints one JSON object.
 
     python bench/certify_reference.py --nasrob target/debug/nasrob --n-images 50 W1 W2 ...
 
@@ -15,6 +16,7 @@ PyPI release is old and pins torch < 1.13).
 """
 
 import argparse
+import copy
 import json
 import os
 import subprocess
@@ -42,7 +44,7 @@ def nasrob_margins(binary, weights, method, n, eps):
 
 def lirpa_margins(model, x, y, eps, method):
     classes = 10
-    spec = torch.eye(classes)[y].unsqueeze(1) - torch.eye(classes).unsqueeze(0)
+    spec = (torch.eye(classes)[y].unsqueeze(1) - torch.eye(classes).unsqueeze(0)).to(x.dtype)
     bounded = BoundedModule(model, torch.zeros_like(x[:1]), device="cpu")
     out = {}
     for e in eps:
@@ -74,9 +76,11 @@ def main():
             started = time.perf_counter()
             ref = lirpa_margins(model, x, y, eps, theirs)
             lirpa_seconds = time.perf_counter() - started
+            exact = lirpa_margins(copy.deepcopy(model).double(), x.double(), y, eps, theirs)
             for e in eps:
                 a, b = mine[e], ref[e]
                 scale = np.maximum(1.0, np.abs(b))
+                off = lambda bound: float((np.abs(bound - exact[e]) / np.maximum(1.0, np.abs(exact[e]))).max())
                 report.append({
                     "arch": meta["arch"], "method": ours, "eps_255": e,
                     "certified_nasrob": int((a > 0).sum()), "certified_auto_lirpa": int((b > 0).sum()),
@@ -84,6 +88,8 @@ def main():
                     "max_relative_difference": float((np.abs(a - b) / scale).max()),
                     "nasrob_looser": int((a < b - 1e-4 * scale).sum()),
                     "nasrob_tighter": int((a > b + 1e-4 * scale).sum()),
+                    "nasrob_vs_float64": off(a),
+                    "auto_lirpa_vs_float64": off(b),
                     "seconds_nasrob_all_radii": round(nasrob_seconds, 2),
                     "seconds_auto_lirpa_all_radii": round(lirpa_seconds, 2),
                 })
